@@ -1,0 +1,3 @@
+from .complexity import BackboneSummary, count_flops, count_parameters, summarize_backbone
+
+__all__ = ['BackboneSummary', 'count_flops', 'count_parameters', 'summarize_backbone']

@@ -1,0 +1,318 @@
+"""ResT (NeurIPS 2021) and ResTv2 (NeurIPS 2022) backbones for OpenMMLab.
+
+One implementation serves both versions: :class:`ResTBase` holds the stage loop, output norms
+and the OpenMMLab backbone contract (``out_indices``, ``frozen_stages``, ``norm_eval``,
+``with_cp``, ``init_cfg``); the two subclasses only choose stems, patch embeddings, attention
+flavour and presets.
+"""
+import copy
+import math
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..checkpoint import (LoadReport, check_checkpoint_path, prepare_state_dict)
+from ..layers import ConvStem, PatchEmbed, ResTBlock, Size2d, tokens_to_map
+
+ArchSpec = Union[str, Dict[str, Sequence[int]]]
+
+NUM_STAGES = 4
+
+
+class ResTBase(BaseModule):
+    """Common machinery of ResT and ResTv2 (not registered; use a subclass).
+
+    Args:
+        arch: preset name (see ``arch_zoo``) or a dict with ``embed_dims``, ``depths`` and
+            ``num_heads`` (optionally ``sr_ratios`` and ``mlp_ratio``), four entries each.
+        in_channels: image channels.
+        out_indices: stages (0-3) whose outputs are returned, each as an NCHW map after its
+            own LayerNorm over channels.
+        frozen_stages: -1 freezes nothing, 0 the stem, k >= 1 the stem and stages 1..k
+            (their patch embeddings, blocks and output norms): no gradients, eval mode.
+        norm_eval: keep every BatchNorm in eval mode during training (frozen statistics).
+        with_cp: activation checkpointing of each block (less memory, same results).
+        drop_path_rate: stochastic depth, rising linearly from 0 over all blocks.
+        drop_rate, attn_drop_rate: dropout after projections / on attention weights.
+        qkv_bias: bias of the query and key/value projections.
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` for the authors' ImageNet
+            weights or a checkpoint mmrest saved. None: the authors' random initialisation.
+    """
+    arch_zoo: ClassVar[Dict[str, Dict[str, Sequence[int]]]] = {}
+    version: ClassVar[str] = ''
+    norm_eps: ClassVar[float] = 1e-6
+    default_sr_ratios: ClassVar[Tuple[int, ...]] = (8, 4, 2, 1)
+
+    def __init__(self,
+                 arch: ArchSpec,
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_path_rate: float = 0.0,
+                 drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0,
+                 qkv_bias: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+        self.arch_settings = self.resolve_arch(arch)
+        self.embed_dims: List[int] = list(self.arch_settings['embed_dims'])
+        self.depths: List[int] = list(self.arch_settings['depths'])
+        self.num_heads: List[int] = list(self.arch_settings['num_heads'])
+        self.sr_ratios: List[int] = list(self.arch_settings['sr_ratios'])
+        mlp_ratio = float(self.arch_settings['mlp_ratio'])
+
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        self.out_indices = tuple(sorted(int(i) for i in out_indices))
+        if not self.out_indices or any(i not in range(NUM_STAGES) for i in self.out_indices):
+            raise ValueError(f'out_indices must be a non-empty subset of 0..3, got {out_indices}')
+        if frozen_stages not in range(-1, NUM_STAGES + 1):
+            raise ValueError(f'frozen_stages must be in -1..4, got {frozen_stages}')
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.load_report: Optional[LoadReport] = None
+
+        dims = self.embed_dims
+        self.stem = self.make_stem(in_channels, dims[0])
+        for i in range(1, NUM_STAGES):
+            self.add_module(f'patch_{i + 1}', self.make_patch_embed(dims[i - 1], dims[i]))
+        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        for i in range(NUM_STAGES):
+            start = sum(self.depths[:i])
+            blocks = nn.ModuleList([
+                ResTBlock(
+                    dims[i], self.num_heads[i], self.sr_ratios[i], mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias, drop_path=rates[start + j], drop=drop_rate,
+                    attn_drop=attn_drop_rate, norm_eps=self.norm_eps, **self.block_options())
+                for j in range(self.depths[i])
+            ])
+            self.add_module(f'stage{i + 1}', blocks)
+        # A LayerNorm on every stage output: the blocks are pre-norm, so their raw output is
+        # not normalised (ResT paper, Table 10).
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i], eps=self.norm_eps))
+        self._freeze_stages()
+
+    # -- what a version chooses -------------------------------------------------------------
+    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def block_options(self) -> dict:
+        return {}
+
+    # -- arch presets -------------------------------------------------------------------------
+    @classmethod
+    def resolve_arch(cls, arch: ArchSpec) -> Dict[str, Sequence[int]]:
+        """A complete, validated arch dict from a preset name or a partial dict."""
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_zoo:
+                raise KeyError(f'Unknown {cls.__name__} arch {arch!r}; valid presets: '
+                               f'{", ".join(cls.arch_zoo)} (or a dict with embed_dims, depths '
+                               'and num_heads).')
+            settings = dict(cls.arch_zoo[key])
+        elif isinstance(arch, dict):
+            required = {'embed_dims', 'depths', 'num_heads'}
+            allowed = required | {'sr_ratios', 'mlp_ratio'}
+            if not required <= set(arch) or not set(arch) <= allowed:
+                raise KeyError(f'A custom {cls.__name__} arch needs the keys '
+                               f'{sorted(required)} (optional: sr_ratios, mlp_ratio); got '
+                               f'{sorted(arch)}')
+            settings = dict(arch)
+        else:
+            raise TypeError(f'arch must be a preset name or a dict, got {type(arch).__name__}')
+        settings.setdefault('sr_ratios', cls.default_sr_ratios)
+        settings.setdefault('mlp_ratio', 4)
+        for name in ('embed_dims', 'depths', 'num_heads', 'sr_ratios'):
+            if len(settings[name]) != NUM_STAGES:
+                raise ValueError(f'arch {name} needs {NUM_STAGES} entries, got {settings[name]}')
+        for dim, heads in zip(settings['embed_dims'], settings['num_heads']):
+            if dim % heads:
+                raise ValueError(f'embed_dims {settings["embed_dims"]} must be divisible by '
+                                 f'num_heads {settings["num_heads"]}')
+        return settings
+
+    # -- forward -------------------------------------------------------------------------------
+    def stage_blocks(self, index: int) -> nn.ModuleList:
+        return getattr(self, f'stage{index + 1}')
+
+    def stage_embed(self, index: int) -> nn.Module:
+        return self.stem if index == 0 else getattr(self, f'patch_{index + 1}')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if x.dim() != 4:
+            raise ValueError(f'{type(self).__name__} expects a (B, C, H, W) batch, got shape '
+                             f'{tuple(x.shape)}')
+        outs = []
+        hw: Size2d = (x.shape[2], x.shape[3])
+        for i in range(NUM_STAGES):
+            x, hw = self.stage_embed(i)(x if i == 0 else tokens_to_map(x, hw))
+            for block in self.stage_blocks(i):
+                if self.with_cp and torch.is_grad_enabled():
+                    x = cp.checkpoint(block, x, hw, use_reentrant=False)
+                else:
+                    x = block(x, hw)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x)
+                outs.append(tokens_to_map(out, hw).contiguous())
+        return tuple(outs)
+
+    # -- training-mode contract ---------------------------------------------------------------
+    def frozen_modules(self) -> List[nn.Module]:
+        modules: List[nn.Module] = []
+        if self.frozen_stages >= 0:
+            modules.append(self.stem)
+        for i in range(self.frozen_stages):
+            if i > 0:
+                modules.append(self.stage_embed(i))
+            modules.append(self.stage_blocks(i))
+            if i in self.out_indices:
+                modules.append(getattr(self, f'norm{i}'))
+        return modules
+
+    def _freeze_stages(self) -> None:
+        for module in self.frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ResTBase':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    # -- weights ---------------------------------------------------------------------------------
+    def init_weights(self) -> None:
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            self.load_pretrained(self.init_cfg['checkpoint'],
+                                 map_location=self.init_cfg.get('map_location', 'cpu'))
+        else:
+            self.apply(self._init_module)
+            if self.init_cfg is not None:
+                super().init_weights()
+        self._is_init = True
+        self._freeze_stages()
+
+    @staticmethod
+    def _init_module(m: nn.Module) -> None:
+        """The authors' initialisation."""
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def load_pretrained(self, checkpoint: Union[str, dict],
+                        map_location: str = 'cpu') -> LoadReport:
+        """Load the authors' ImageNet weights (``{'model': ...}``) or an mmrest checkpoint.
+
+        Every tensor is accounted for: the report lists what was loaded, skipped (classifier
+        head, other detector parts), missing and unexpected; the last two are logged as
+        warnings. A checkpoint of the other ResT version or of another size raises
+        :class:`~mmrest.models.checkpoint.CheckpointMismatchError`.
+        """
+        if isinstance(checkpoint, str):
+            check_checkpoint_path(checkpoint, type(self).__name__)
+            source = checkpoint
+            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+        else:
+            source = 'the given state dict'
+        state, report = prepare_state_dict(checkpoint, self.state_dict(), self.version, source)
+        self.load_state_dict(state, strict=False)
+        self.load_report = report
+        level = 'WARNING' if not report.clean else 'INFO'
+        print_log(f'{type(self).__name__}: {report.summary()}', logger='current',
+                  level=getattr(__import__('logging'), level))
+        return report
+
+
+class ResT(ResTBase):
+    """ResT (v1): "ResT: An Efficient Transformer for Visual Recognition", NeurIPS 2021.
+
+    Stem conv3x3 s2 / conv3x3 s1 / conv3x3 s2 + PA, patch embeddings conv -> BN -> PA, EMSA
+    with multi-head interaction (1x1 conv + InstanceNorm over heads), LayerNorm eps 1e-5.
+    Presets ``lite``, ``small``, ``base``, ``large`` (ImageNet 10.51M / 13.68M / 30.33M /
+    51.68M parameters with the classifier).
+    """
+    arch_zoo = {
+        'lite': dict(embed_dims=(64, 128, 256, 512), depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8)),
+        'small': dict(embed_dims=(64, 128, 256, 512), depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8)),
+        'base': dict(embed_dims=(96, 192, 384, 768), depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8)),
+        'large': dict(embed_dims=(96, 192, 384, 768), depths=(2, 2, 18, 2),
+                      num_heads=(1, 2, 4, 8)),
+    }
+    version = 'v1'
+    norm_eps = 1e-5
+
+    def __init__(self, arch: ArchSpec = 'small', **kwargs) -> None:
+        super().__init__(arch=arch, **kwargs)
+
+    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        return ConvStem(in_channels, out_channels, hidden_channels=(out_channels // 2, ) * 2,
+                        strides=(2, 1, 2), last_kernel_size=3, last_bias=False)
+
+    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
+        return PatchEmbed(in_channels, out_channels, stride=2, norm='bn')
+
+    def block_options(self) -> dict:
+        return dict(head_interaction=True)
+
+
+class ResTV2(ResTBase):
+    """ResTv2: "ResT V2: Simpler, Faster and Stronger", NeurIPS 2022.
+
+    Stem conv3x3 s2 / conv3x3 s2 / conv1x1 + PA + LN, patch embeddings conv -> PA -> LN,
+    EMSAv2 (no head interaction, upsample branch on V), LayerNorm eps 1e-6.
+    Presets ``tiny``, ``small``, ``base``, ``large`` (ImageNet 30.43M / 41.21M / 55.97M /
+    86.53M parameters with the classifier).
+    """
+    arch_zoo = {
+        'tiny': dict(embed_dims=(96, 192, 384, 768), depths=(1, 2, 6, 2), num_heads=(1, 2, 4, 8)),
+        'small': dict(embed_dims=(96, 192, 384, 768), depths=(1, 2, 12, 2),
+                      num_heads=(1, 2, 4, 8)),
+        'base': dict(embed_dims=(96, 192, 384, 768), depths=(1, 3, 16, 3),
+                     num_heads=(1, 2, 4, 8)),
+        'large': dict(embed_dims=(128, 256, 512, 1024), depths=(2, 3, 16, 2),
+                      num_heads=(2, 4, 8, 16)),
+    }
+    version = 'v2'
+    norm_eps = 1e-6
+
+    def __init__(self, arch: ArchSpec = 'tiny', **kwargs) -> None:
+        super().__init__(arch=arch, **kwargs)
+
+    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        return ConvStem(in_channels, out_channels,
+                        hidden_channels=(out_channels // 2, out_channels), strides=(2, 2, 1),
+                        last_kernel_size=1, last_bias=True, token_norm_eps=self.norm_eps)
+
+    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
+        return PatchEmbed(in_channels, out_channels, stride=2, norm='ln', ln_eps=self.norm_eps)
+
+    def block_options(self) -> dict:
+        return dict(upsample_v=True)

@@ -1,0 +1,67 @@
+"""Checkpoint loading that works with torch >= 2.6, where ``torch.load`` defaults to
+``weights_only=True``.
+
+mmengine 0.10.7 calls plain ``torch.load``. The authors' ImageNet files hold only tensors and
+load as they are, but checkpoints that mmengine training writes also carry its message hub
+(``HistoryBuffer``), numpy values and other plain objects, which the weights-only unpickler
+refuses: resuming or testing would fail. mmrest replaces mmengine's loader for local files
+with one that keeps ``weights_only=True`` and allows exactly those known types.
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+import torch
+
+# Set to 1 to load checkpoints with arbitrary pickled objects (trusted files only).
+TRUST_ENV = 'MMREST_TRUST_CHECKPOINTS'
+
+
+def trusted_globals() -> List[Any]:
+    """Types found in checkpoints written by mmengine runners (besides tensors)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed: List[Any] = [HistoryBuffer, np.ndarray, np.dtype, np.generic]
+    # numpy pickles arrays and scalars through these reconstructors.
+    core = getattr(np, '_core', None) or np.core
+    allowed += [core.multiarray._reconstruct, core.multiarray.scalar]
+    allowed += [type(np.dtype(t)) for t in (
+        'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool')]
+    allowed += [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+                np.uint8, np.bool_]
+    return allowed
+
+
+def torch_load(file: Any, map_location: Optional[Any] = None) -> Any:
+    """``torch.load`` with ``weights_only=True`` plus the types mmengine checkpoints need."""
+    with torch.serialization.safe_globals(trusted_globals()):
+        try:
+            return torch.load(file, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as error:
+            if os.environ.get(TRUST_ENV) == '1':
+                if hasattr(file, 'seek'):
+                    file.seek(0)
+                return torch.load(file, map_location=map_location, weights_only=False)
+            name = file if isinstance(file, str) else 'the checkpoint'
+            raise pickle.UnpicklingError(
+                f'{name} contains Python objects that the safe (weights_only) loader does not '
+                f'allow: {error}\nIf you trust this file, set {TRUST_ENV}=1 to load it '
+                'with weights_only=False.') from error
+
+
+def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
+    """Drop-in for ``mmengine.runner.checkpoint.load_from_local``."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return torch_load(filename, map_location=map_location)
+
+
+def install_checkpoint_loader() -> Callable:
+    """Make mmengine's ``CheckpointLoader`` (``load_from``, ``resume``, ``init_cfg``
+    Pretrained, ``tools/test.py``) use :func:`load_from_local` for local paths."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    return load_from_local
