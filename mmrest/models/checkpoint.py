@@ -74,11 +74,11 @@ class LoadReport:
 
 def compact_keys(keys: Sequence[str], limit: int = 12) -> str:
     """Group keys by module (``stage3.*.attn.up_norm.weight``) so long lists stay readable."""
-    grouped: Dict[str, int] = {}
+    grouped: Dict[str, List[str]] = {}
     for key in keys:
-        pattern = re.sub(r'\.\d+\.', '.*.', key)
-        grouped[pattern] = grouped.get(pattern, 0) + 1
-    items = [f'{k} (x{n})' if n > 1 else k for k, n in grouped.items()]
+        grouped.setdefault(re.sub(r'\.\d+\.', '.*.', key), []).append(key)
+    items = [f'{pattern} (x{len(members)})' if len(members) > 1 else members[0]
+             for pattern, members in grouped.items()]
     more = f', ... and {len(items) - limit} more' if len(items) > limit else ''
     return ', '.join(items[:limit]) + more
 

@@ -19,14 +19,35 @@ import torch
 TRUST_ENV = 'MMREST_TRUST_CHECKPOINTS'
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    A pickled ``HistoryBuffer`` stores its statistics methods as ``getattr(HistoryBuffer,
+    'mean')``; a general ``getattr`` would let a malicious file reach any method of any
+    allowed class, so only those look-ups are honoured.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    # Built-in statistics, plus any registered with HistoryBuffer.register_statistics.
+    allowed = {'mean', 'max', 'min', 'current'} | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) while '
+        'loading a checkpoint')
+
+
 def trusted_globals() -> List[Any]:
     """Types found in checkpoints written by mmengine runners (besides tensors)."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    allowed: List[Any] = [HistoryBuffer, np.ndarray, np.dtype, np.generic]
+    allowed: List[Any] = [HistoryBuffer, np.ndarray, np.dtype, np.generic,
+                          (_history_buffer_getattr, 'builtins.getattr')]
     # numpy pickles arrays and scalars through these reconstructors.
-    core = getattr(np, '_core', None) or np.core
-    allowed += [core.multiarray._reconstruct, core.multiarray.scalar]
+    try:  # numpy >= 2
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    allowed += [multiarray._reconstruct, multiarray.scalar]
     allowed += [type(np.dtype(t)) for t in (
         'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'bool')]
     allowed += [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
