@@ -1,0 +1,52 @@
+"""Train a detector, segmentor or classifier from an mmrest (or any mm*) config.
+
+    python tools/train.py configs/mask_rcnn_restv2_t_3x.py [--work-dir DIR] [--amp] [--resume]
+        [--cfg-options model.backbone.init_cfg.checkpoint=checkpoints/restv2_tiny_224.pth]
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmrest.apis import ConfigError, load_config, train  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: ./work_dirs/CONFIG_NAME)')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from this checkpoint, or (no value) from the latest one '
+                        'in the work dir')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate to the actual total batch size')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. train_cfg.max_epochs=12')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher (dist_train.sh sets pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                          amp=args.amp, resume=args.resume, launcher=args.launcher,
+                          auto_scale_lr=args.auto_scale_lr)
+        train(cfg)
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
