@@ -46,8 +46,8 @@ class LoadReport:
     loaded: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
-    # Layers an ImageNet classifier does not have (output norms of stages 1-3): expected to
-    # start from their initial values, so reported quietly.
+    # Layers an ImageNet classifier does not have (output norms of stages 1-3, CWin convs):
+    # expected to start from their initial values, so reported quietly.
     new: List[str] = field(default_factory=list)
     # Keys deliberately left out, by reason (classifier head, other parts of a detector).
     skipped: Dict[str, List[str]] = field(default_factory=dict)
@@ -198,7 +198,9 @@ def prepare_state_dict(checkpoint: object,
     report.unexpected = [k for k in state if k not in model_state]
     absent = [k for k in model_state if k not in state]
     is_output_norm = re.compile(r'^norm[0-2]\.').match
-    report.new = [k for k in absent if from_classifier and is_output_norm(k)]
+    is_cwin_conv = re.compile(r'^cwin\d\.').match  # fine-tuning addition (attn_style='cwin')
+    report.new = [k for k in absent
+                  if (from_classifier and is_output_norm(k)) or is_cwin_conv(k)]
     report.missing = [k for k in absent if k not in report.new]
     return {k: v for k, v in state.items() if k in model_state}, report
 

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 Size2d = Tuple[int, int]
 
@@ -141,6 +142,9 @@ class EfficientMultiheadAttention(nn.Module):
         upsample_v: ResTv2's upsample branch: V -> DWConv3x3 (C -> sr^2 C) -> PixelShuffle(sr)
             -> LayerNorm, added to the attention output before the projection.
         norm_eps: epsilon of the LayerNorms.
+        fused_attn: compute softmax(QK^T)V with ``F.scaled_dot_product_attention`` (same
+            result, less memory and time); the explicit form is kept for head interaction
+            and as a reference.
     """
 
     def __init__(self,
@@ -152,7 +156,8 @@ class EfficientMultiheadAttention(nn.Module):
                  upsample_v: bool = False,
                  norm_eps: float = 1e-6,
                  attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+                 proj_drop: float = 0.0,
+                 fused_attn: bool = True) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
@@ -163,6 +168,8 @@ class EfficientMultiheadAttention(nn.Module):
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop_rate = attn_drop
+        self.fused_attn = fused_attn
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         if sr_ratio > 1:
@@ -190,12 +197,19 @@ class EfficientMultiheadAttention(nn.Module):
             kv_hw = hw
         kv = self.kv(x).reshape(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         k, v = kv.unbind(0)
-        attn = (q @ k.transpose(-2, -1)) * self.scale
-        if self.head_interaction:
-            attn = self.transform_norm(self.transform_conv(attn).softmax(dim=-1))
+        if self.fused_attn and not self.head_interaction:
+            # softmax(q k^T * scale) v in one kernel: the N x N' matrix is never materialised.
+            out = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.attn_drop_rate if self.training else 0.0,
+                scale=self.scale)
         else:
-            attn = attn.softmax(dim=-1)
-        out = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, N, C)
+            attn = (q @ k.transpose(-2, -1)) * self.scale
+            if self.head_interaction:  # mixing across heads needs the explicit matrix
+                attn = self.transform_norm(self.transform_conv(attn).softmax(dim=-1))
+            else:
+                attn = attn.softmax(dim=-1)
+            out = self.attn_drop(attn) @ v
+        out = out.transpose(1, 2).reshape(B, N, C)
         if self.upsample_v:
             # Heads-major channel order, as the kv projection lays them out.
             v_map = v.transpose(-1, -2).reshape(B, C, kv_hw[0], kv_hw[1])
@@ -203,6 +217,49 @@ class EfficientMultiheadAttention(nn.Module):
             up = self.up(v_map)[:, :, :hw[0], :hw[1]]
             out = out + self.up_norm(map_to_tokens(up))
         return self.proj_drop(self.proj(out))
+
+
+def window_attention(attn: nn.Module, x: torch.Tensor, hw: Size2d,
+                     window_size: int) -> torch.Tensor:
+    """Run ``attn`` inside non-overlapping ``window_size`` x ``window_size`` windows.
+
+    The map is zero-padded to a multiple of the window and cropped back, so any size works;
+    each window reduces its own keys/values (a 64x64 window at sr 8 gives 8x8 keys). A window
+    at least as large as the map is clipped to it, which is exactly global attention.
+    """
+    B, N, C = x.shape
+    H, W = hw
+    wh, ww = min(window_size, H), min(window_size, W)
+    if (wh, ww) == (H, W):
+        return attn(x, hw)
+    pad_h, pad_w = (-H) % wh, (-W) % ww
+    x = x.view(B, H, W, C)
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    nh, nw = (H + pad_h) // wh, (W + pad_w) // ww
+    windows = x.view(B, nh, wh, nw, ww, C).transpose(2, 3).reshape(B * nh * nw, wh * ww, C)
+    out = attn(windows, (wh, ww))
+    out = out.view(B, nh, nw, wh, ww, C).transpose(2, 3).reshape(B, nh * wh, nw * ww, C)
+    return out[:, :H, :W].reshape(B, N, C)
+
+
+class IdentityInitDWConv(nn.Module):
+    """Depth-wise 3x3 conv on the token map that starts as the identity (CWin), so that
+    ImageNet weights keep their meaning at the start of fine-tuning."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:, :, 1, 1] = 1.0
+            self.conv.bias.zero_()
+
+    def forward(self, x: torch.Tensor, hw: Size2d) -> torch.Tensor:
+        return map_to_tokens(self.conv(tokens_to_map(x, hw)))
 
 
 class Mlp(nn.Module):
@@ -220,7 +277,10 @@ class Mlp(nn.Module):
 
 
 class ResTBlock(nn.Module):
-    """Pre-norm transformer block: x + DropPath(EMSA(LN(x))), then x + DropPath(MLP(LN(x)))."""
+    """Pre-norm transformer block: x + DropPath(EMSA(LN(x))), then x + DropPath(MLP(LN(x))).
+
+    ``window_size=None`` attends over the whole map; an int restricts attention to windows.
+    """
 
     def __init__(self,
                  dim: int,
@@ -233,16 +293,24 @@ class ResTBlock(nn.Module):
                  attn_drop: float = 0.0,
                  norm_eps: float = 1e-6,
                  head_interaction: bool = False,
-                 upsample_v: bool = False) -> None:
+                 upsample_v: bool = False,
+                 fused_attn: bool = True,
+                 window_size: Optional[int] = None) -> None:
         super().__init__()
+        self.window_size = window_size
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = EfficientMultiheadAttention(
             dim, num_heads, sr_ratio, qkv_bias=qkv_bias, head_interaction=head_interaction,
-            upsample_v=upsample_v, norm_eps=norm_eps, attn_drop=attn_drop, proj_drop=drop)
+            upsample_v=upsample_v, norm_eps=norm_eps, attn_drop=attn_drop, proj_drop=drop,
+            fused_attn=fused_attn)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x: torch.Tensor, hw: Size2d) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        if self.window_size is None:
+            x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        else:
+            x = x + self.drop_path(window_attention(self.attn, self.norm1(x), hw,
+                                                    self.window_size))
         return x + self.drop_path(self.mlp(self.norm2(x)))

@@ -18,11 +18,13 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import (LoadReport, check_checkpoint_path, prepare_state_dict)
-from ..layers import ConvStem, PatchEmbed, ResTBlock, Size2d, tokens_to_map
+from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, ResTBlock, Size2d,
+                      tokens_to_map)
 
 ArchSpec = Union[str, Dict[str, Sequence[int]]]
 
 NUM_STAGES = 4
+ATTN_STYLES = ('global', 'win', 'cwin', 'hwin')
 
 
 class ResTBase(BaseModule):
@@ -41,6 +43,13 @@ class ResTBase(BaseModule):
         drop_path_rate: stochastic depth, rising linearly from 0 over all blocks.
         drop_rate, attn_drop_rate: dropout after projections / on attention weights.
         qkv_bias: bias of the query and key/value projections.
+        attn_style: 'global' (as trained on ImageNet), or for fine-tuning at high resolution
+            (ResTv2 paper Sec. 5.1): 'win' (every block attends within windows), 'cwin' (win +
+            a depth-wise 3x3 conv after each stage, initialised as identity), 'hwin' (windows
+            except in the last block of each stage).
+        window_size: window side in tokens per stage (or one int for all stages).
+        fused_attn: use ``F.scaled_dot_product_attention`` where the math allows (same
+            results; False keeps the explicit softmax(QK^T)V).
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` for the authors' ImageNet
             weights or a checkpoint mmrest saved. None: the authors' random initialisation.
     """
@@ -60,6 +69,9 @@ class ResTBase(BaseModule):
                  drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0,
                  qkv_bias: bool = True,
+                 attn_style: str = 'global',
+                 window_size: Union[int, Sequence[int]] = (64, 32, 16, 8),
+                 fused_attn: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.arch_settings = self.resolve_arch(arch)
@@ -78,6 +90,16 @@ class ResTBase(BaseModule):
             raise ValueError(f'frozen_stages must be in -1..4, got {frozen_stages}')
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+        if attn_style not in ATTN_STYLES:
+            raise ValueError(f'attn_style must be one of {", ".join(ATTN_STYLES)}, got '
+                             f'{attn_style!r}')
+        if isinstance(window_size, int):
+            window_size = (window_size, ) * NUM_STAGES
+        if len(window_size) != NUM_STAGES or any(int(w) < 1 for w in window_size):
+            raise ValueError(f'window_size needs {NUM_STAGES} positive entries (tokens per '
+                             f'stage), got {window_size}')
+        self.attn_style = attn_style
+        self.window_size = tuple(int(w) for w in window_size)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -94,10 +116,13 @@ class ResTBase(BaseModule):
                 ResTBlock(
                     dims[i], self.num_heads[i], self.sr_ratios[i], mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias, drop_path=rates[start + j], drop=drop_rate,
-                    attn_drop=attn_drop_rate, norm_eps=self.norm_eps, **self.block_options())
+                    attn_drop=attn_drop_rate, norm_eps=self.norm_eps, fused_attn=fused_attn,
+                    window_size=self.block_window(i, j), **self.block_options())
                 for j in range(self.depths[i])
             ])
             self.add_module(f'stage{i + 1}', blocks)
+            if attn_style == 'cwin':
+                self.add_module(f'cwin{i + 1}', IdentityInitDWConv(dims[i]))
         # A LayerNorm on every stage output: the blocks are pre-norm, so their raw output is
         # not normalised (ResT paper, Table 10).
         for i in self.out_indices:
@@ -113,6 +138,14 @@ class ResTBase(BaseModule):
 
     def block_options(self) -> dict:
         return {}
+
+    def block_window(self, stage: int, block: int) -> Optional[int]:
+        """Window of a block for the attention style (None: global attention)."""
+        if self.attn_style == 'global':
+            return None
+        if self.attn_style == 'hwin' and block == self.depths[stage] - 1:
+            return None  # HWin: the last block of each stage, which feeds the neck, is global
+        return self.window_size[stage]
 
     # -- arch presets -------------------------------------------------------------------------
     @classmethod
@@ -166,6 +199,8 @@ class ResTBase(BaseModule):
                     x = cp.checkpoint(block, x, hw, use_reentrant=False)
                 else:
                     x = block(x, hw)
+            if self.attn_style == 'cwin':  # lets the windows of a stage exchange information
+                x = getattr(self, f'cwin{i + 1}')(x, hw)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
                 outs.append(tokens_to_map(out, hw).contiguous())
@@ -180,6 +215,8 @@ class ResTBase(BaseModule):
             if i > 0:
                 modules.append(self.stage_embed(i))
             modules.append(self.stage_blocks(i))
+            if self.attn_style == 'cwin':
+                modules.append(getattr(self, f'cwin{i + 1}'))
             if i in self.out_indices:
                 modules.append(getattr(self, f'norm{i}'))
         return modules
@@ -206,6 +243,9 @@ class ResTBase(BaseModule):
                                  map_location=self.init_cfg.get('map_location', 'cpu'))
         else:
             self.apply(self._init_module)
+            for module in self.modules():
+                if isinstance(module, IdentityInitDWConv):
+                    module.reset_parameters()
             if self.init_cfg is not None:
                 super().init_weights()
         self._is_init = True
