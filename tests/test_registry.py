@@ -30,6 +30,7 @@ def test_custom_imports_in_a_fresh_interpreter(tmp_path):
         import importlib
         from mmengine.config import Config
         from mmengine.registry import DefaultScope
+        arch = {TINY!r}
         for scope in {SCOPES!r}:
             for type_name in ('ResTV2', 'mmrest.ResT'):
                 path = {str(tmp_path)!r} + f'/{{scope}}.py'
@@ -37,7 +38,7 @@ def test_custom_imports_in_a_fresh_interpreter(tmp_path):
                     f.write("custom_imports = dict(imports=['mmrest'], "
                             "allow_failed_imports=False)\\n"
                             f"default_scope = '{{scope}}'\\n"
-                            f"backbone = dict(type='{{type_name}}', arch={TINY!r})\\n")
+                            f"backbone = dict(type='{{type_name}}', arch={{arch!r}})\\n")
                 cfg = Config.fromfile(path)
                 registry = importlib.import_module(f'{{scope}}.registry').MODELS
                 with DefaultScope.overwrite_default_scope(scope):
