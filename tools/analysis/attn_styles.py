@@ -1,0 +1,79 @@
+"""Compare global, Win, CWin and HWin attention for a config: parameters, FLOPs by operator
+class (attention matrix products included), padding overhead, and measured time per image.
+
+    python tools/analysis/attn_styles.py configs/mask_rcnn_restv2_t_1x.py \
+        [--styles global win cwin hwin] [--input 1280x800] [--device cpu|cuda] [--iters N] \
+        [--train] [--out-dir work_dirs/attn_styles]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.attn_styles import (STYLES, compare_attention_styles,  # noqa: E402
+                                         format_table, results_as_dicts, write_chart, write_csv)
+from mmrest.apis import ConfigError, load_config  # noqa: E402
+
+
+def parse_wh(text: str):
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WxH, e.g. 1280x800, got {text!r}')
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f'sizes must be positive, got {text!r}')
+    return h, w
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--styles', nargs='+', default=list(STYLES), choices=STYLES)
+    parser.add_argument('--input', type=parse_wh, default=(800, 1280),
+                        help='input WxH (default 1280x800, as in the paper)')
+    parser.add_argument('--window-size', type=int, nargs=4, default=None,
+                        help='window sizes per stage in tokens (default: the config\'s, '
+                        'else 64 32 16 8)')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--iters', type=int, default=3, help='timed runs per style')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed runs first')
+    parser.add_argument('--train', action='store_true', help='also time training steps')
+    parser.add_argument('--out-dir', default='work_dirs/attn_styles',
+                        help='where the CSV, JSON and PNG chart go')
+    args = parser.parse_args(argv)
+    if args.iters < 1 or args.warmup < 0:
+        parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda: no GPU is available here')
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as error:
+        parser.error(str(error))
+    if cfg.model.get('backbone', {}).get('type') not in ('ResTV2', 'ResT', 'mmrest.ResTV2',
+                                                          'mmrest.ResT'):
+        parser.error('the config\'s model.backbone is not a ResT / ResTV2 backbone')
+    results = compare_attention_styles(
+        cfg, args.styles, args.input, args.device, args.iters, args.warmup, args.train,
+        args.window_size, progress=lambda msg: print(msg, flush=True))
+    h, w = args.input
+    title = f'{osp.basename(args.config)} at {w}x{h}, {args.device}'
+    print(f'\n{title} (FLOPs: one multiply-add counted once; pad: extra attended tokens)')
+    print(format_table(results))
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = osp.join(args.out_dir, osp.splitext(osp.basename(args.config))[0])
+    write_csv(results, stem + '.csv')
+    write_chart(results, stem + '.png', title)
+    with open(stem + '.json', 'w') as f:
+        json.dump(dict(config=args.config, input_hw=[h, w], device=args.device,
+                       results=results_as_dicts(results)), f, indent=2)
+    print(f'\nwritten: {stem}.csv, {stem}.png, {stem}.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
