@@ -1,0 +1,308 @@
+"""Inference speed that can be trusted: warm-up, device synchronisation, repeats, peak memory,
+and the conditions of the measurement travel with every number."""
+import copy
+import importlib
+import logging
+import os
+import platform
+import statistics
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
+
+import mmrest
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f'{name} ({torch.get_num_threads()} threads)'
+
+
+def software_versions() -> Dict[str, str]:
+    versions = {'torch': torch.__version__, 'mmrest': mmrest.__version__}
+    for package in ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain'):
+        try:
+            versions[package] = importlib.import_module(package).__version__
+        except ImportError:
+            pass
+    if torch.cuda.is_available():
+        versions['cuda'] = torch.version.cuda or ''
+    return versions
+
+
+class PeakMemory:
+    """Peak memory of a block above what was in use when it started, in MiB.
+
+    CUDA: the caching allocator's peak. CPU: the process's resident set, sampled every 5 ms
+    by a thread (torch's CPU allocator keeps no statistics); meaningful from the first run of
+    a model in a process, since freed memory is kept by the process.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_mib = 0.0
+
+    @contextmanager
+    def measure(self) -> Iterator['PeakMemory']:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+            base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            yield self
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device) - base
+            self.peak_mib = max(self.peak_mib, peak / 2**20)
+            return
+        import psutil
+        process = psutil.Process(os.getpid())
+        base = process.memory_info().rss
+        peak = [base]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], process.memory_info().rss)
+                stop.wait(0.005)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            sampler.join()
+            self.peak_mib = max(self.peak_mib, (peak[0] - base) / 2**20)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Timing:
+    """Seconds per call of each timed iteration, grouped by repeat."""
+    batch_size: int
+    repeats: List[List[float]] = field(default_factory=list)
+    peak_memory_mib: float = 0.0
+
+    def images_per_s(self) -> List[float]:
+        return [self.batch_size * len(r) / sum(r) for r in self.repeats]
+
+    def summary(self) -> Dict[str, float]:
+        ips = self.images_per_s()
+        all_times = [t for r in self.repeats for t in r]
+        return dict(images_per_s_mean=statistics.mean(ips),
+                    images_per_s_median=statistics.median(ips),
+                    images_per_s_min=min(ips), images_per_s_max=max(ips),
+                    ms_per_image_median=1000 * statistics.median(all_times) / self.batch_size,
+                    peak_memory_mib=self.peak_memory_mib)
+
+
+def time_function(fn: Callable[[], object], device: torch.device, batch_size: int,
+                  iters: int, warmup: int, repeats: int = 1,
+                  progress: Optional[Callable[[str], None]] = None,
+                  timing: Optional[Timing] = None) -> Timing:
+    """Time ``fn`` ``iters`` times per repeat after ``warmup`` untimed calls; each call is
+    synchronised on GPU. Passing ``timing`` appends repeats to it (interleaved runs)."""
+    timing = timing or Timing(batch_size)
+    memory = PeakMemory(device)
+    # From the first call on: on the CPU, memory freed by a warm-up stays with the process and
+    # later calls would look free.
+    with memory.measure():
+        for i in range(warmup):
+            fn()
+            if progress:
+                progress(f'  warm-up {i + 1}/{warmup}')
+        synchronize(device)
+        for r in range(repeats):
+            times = []
+            for i in range(iters):
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+                times.append(time.perf_counter() - start)
+            timing.repeats.append(times)
+            if progress:
+                progress(f'  repeat {len(timing.repeats)}: '
+                         f'{batch_size * len(times) / sum(times):.2f} images/s')
+    timing.peak_memory_mib = max(timing.peak_memory_mib, memory.peak_mib)
+    return timing
+
+
+def autocast(device: torch.device, amp: bool):
+    if not amp:
+        return nullcontext()
+    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@dataclass
+class BenchmarkReport:
+    config: str
+    checkpoint: Optional[str]
+    weights: str
+    task: str
+    device: str
+    device_name: str
+    precision: str
+    input_size: Optional[Tuple[int, int]]
+    batch_size: int
+    iters: int
+    warmup: int
+    repeats: int
+    fuse_conv_bn: bool
+    cudnn_benchmark: bool
+    data: str
+    versions: Dict[str, str]
+    results: Dict[str, float]
+    images_per_s_per_repeat: List[float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def format(self) -> str:
+        r = self.results
+        size = f'{self.input_size[1]}x{self.input_size[0]}' if self.input_size else 'dataset'
+        lines = [
+            f'{self.config}: {r["images_per_s_mean"]:.2f} images/s mean, '
+            f'{r["images_per_s_median"]:.2f} median (min {r["images_per_s_min"]:.2f}, max '
+            f'{r["images_per_s_max"]:.2f}), {r["ms_per_image_median"]:.1f} ms/image, peak '
+            f'memory {r["peak_memory_mib"]:.0f} MiB',
+            f'  device {self.device_name}; {self.precision}; input {size} ({self.data}); '
+            f'batch {self.batch_size}; {self.repeats} repeats x {self.iters} iters after '
+            f'{self.warmup} warm-up; fuse_conv_bn={self.fuse_conv_bn}, '
+            f'cudnn_benchmark={self.cudnn_benchmark}',
+            '  ' + ', '.join(f'{k} {v}' for k, v in self.versions.items()),
+            f'  weights: {self.weights}',
+        ]
+        return '\n'.join(lines)
+
+
+@contextmanager
+def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
+    """Silence mmengine's per-parameter initialisation report while building models."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def config_from_path(path: str):
+    """``Config.fromfile`` that also accepts ``mmdet::swin/...`` paths of installed
+    packages."""
+    from mmengine.config import Config
+    if '::' in path:
+        from mmengine.config.utils import _get_package_and_cfg_path
+        from mmengine.utils import get_installed_path
+        package, relative = _get_package_and_cfg_path(path)
+        path = os.path.join(get_installed_path(package), '.mim', 'configs', relative)
+    return Config.fromfile(path)
+
+
+def build_from_config(cfg, checkpoint: Optional[str], device: torch.device):
+    """The model of ``cfg`` (random weights unless ``checkpoint``), in eval mode."""
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.runner import load_checkpoint
+    cfg = copy.deepcopy(cfg)
+    scope = cfg.get('default_scope', 'mmdet')
+    init_default_scope(scope)
+    if checkpoint is None and cfg.model.get('backbone', {}).get('init_cfg'):
+        cfg.model.backbone.init_cfg = None  # do not try to read a pretrained file
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(cfg.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    else:
+        with quiet_logger():
+            model.init_weights()
+    model.to(device)
+    model.eval()  # not chained: some train() overrides return None
+    return model, scope
+
+
+def benchmark_config(cfg,
+                     config_name: str,
+                     checkpoint: Optional[str] = None,
+                     device: str = 'cpu',
+                     input_size: Tuple[int, int] = (800, 1280),
+                     real_data: bool = False,
+                     batch_size: int = 1,
+                     iters: int = 10,
+                     warmup: int = 3,
+                     repeats: int = 3,
+                     amp: bool = False,
+                     fuse_conv_bn: bool = False,
+                     cudnn_benchmark: bool = False,
+                     progress: Optional[Callable[[str], None]] = print) -> BenchmarkReport:
+    """Time inference (``mode='predict'``: the whole model with post-processing) of ``cfg``."""
+    from .model_inputs import make_data_samples
+    dev = torch.device(device)
+    if dev.type == 'cuda':
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+    if progress:
+        progress(f'building {config_name} on {dev}')
+    model, scope = build_from_config(cfg, checkpoint, dev)
+    if fuse_conv_bn:
+        from mmengine.model import revert_sync_batchnorm
+        from mmcv.cnn import fuse_conv_bn as fuse
+        model = fuse(revert_sync_batchnorm(model))
+    if real_data:
+        from mmengine.runner import Runner
+        from .. apis.runner import check_data_roots
+        check_data_roots(cfg, ('test', ))
+        loader_cfg = copy.deepcopy(cfg.test_dataloader)
+        loader_cfg.batch_size = batch_size
+        loader = Runner.build_dataloader(loader_cfg)
+        batches = iter(loader)
+
+        def step():
+            nonlocal batches
+            try:
+                data = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                data = next(batches)
+            with torch.no_grad(), autocast(dev, amp):
+                model.test_step(data)
+    else:
+        inputs = torch.randn(batch_size, 3, *input_size, device=dev)
+        samples = make_data_samples(scope, batch_size, input_size)
+
+        def step():
+            with torch.no_grad(), autocast(dev, amp):
+                model(inputs, copy.deepcopy(samples), mode='predict')
+
+    if progress:
+        progress(f'timing: {warmup} warm-up, then {repeats} x {iters} iterations')
+    timing = time_function(step, dev, batch_size, iters, warmup, repeats, progress)
+    precision = 'fp32' if not amp else ('AMP fp16' if dev.type == 'cuda' else 'AMP bf16')
+    return BenchmarkReport(
+        config=config_name, checkpoint=checkpoint,
+        weights=checkpoint or 'RANDOM weights (no checkpoint given): speed only, predictions '
+        'are meaningless', task=scope, device=str(dev), device_name=device_name(dev),
+        precision=precision, input_size=None if real_data else tuple(input_size),
+        batch_size=batch_size, iters=iters, warmup=warmup, repeats=repeats,
+        fuse_conv_bn=fuse_conv_bn, cudnn_benchmark=cudnn_benchmark,
+        data='test split of the config' if real_data else 'random tensor',
+        versions=software_versions(), results=timing.summary(),
+        images_per_s_per_repeat=timing.images_per_s())

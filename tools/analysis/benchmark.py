@@ -1,0 +1,92 @@
+"""Inference speed (images/s) of a detection, segmentation or classification config.
+
+    python tools/analysis/benchmark.py CONFIG [CHECKPOINT] [--device cuda|cpu]
+        [--input 1280x800 | --real-data] [--batch-size B] [--iters N] [--warmup W]
+        [--repeats R] [--amp] [--fuse-conv-bn] [--cudnn-benchmark] [--json out.json]
+
+Every result is printed with its conditions (device, precision, input, batch, versions).
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.benchmark import benchmark_config  # noqa: E402
+from mmrest.apis import ConfigError, load_config  # noqa: E402
+
+
+def parse_wh(text: str):
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WxH, e.g. 1280x800, got {text!r}')
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f'sizes must be positive, got {text!r}')
+    return h, w
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', nargs='?', help='weights (default: random, said so)')
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--input', type=parse_wh, default=None,
+                        help='random input of WxH (default 1280x800; 224x224 for mmpretrain)')
+    source.add_argument('--real-data', action='store_true',
+                        help="images from the config's test split (through its pipeline)")
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--iters', type=int, default=20, help='timed iterations per repeat')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations first')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument('--fuse-conv-bn', action='store_true')
+    parser.add_argument('--cudnn-benchmark', action='store_true')
+    parser.add_argument('--json', help='write the report (results and conditions) here')
+    parser.add_argument('--cfg-options', nargs='+', default=None,
+                        help='override config entries, as in tools/train.py')
+    args = parser.parse_args(argv)
+    if min(args.batch_size, args.iters, args.repeats) < 1 or args.warmup < 0:
+        parser.error('--batch-size, --iters and --repeats must be >= 1, --warmup >= 0')
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda: no GPU is available here (use --device cpu)')
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint not found: {args.checkpoint}')
+    from mmengine.config import DictAction
+    options = {}
+    if args.cfg_options:
+        action = DictAction(option_strings=[], dest='cfg_options')
+        namespace = argparse.Namespace()
+        action(parser, namespace, args.cfg_options)
+        options = namespace.cfg_options
+    try:
+        cfg = load_config(args.config, cfg_options=options)
+    except ConfigError as error:
+        parser.error(str(error))
+    size = args.input or ((224, 224) if cfg.get('default_scope') == 'mmpretrain' else
+                          (800, 1280))
+    try:
+        report = benchmark_config(
+            cfg, args.config, args.checkpoint, args.device, size, args.real_data,
+            args.batch_size, args.iters, args.warmup, args.repeats, args.amp,
+            args.fuse_conv_bn, args.cudnn_benchmark,
+            progress=lambda msg: print(msg, flush=True))
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    print()
+    print(report.format())
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(report.as_dict(), f, indent=2)
+        print(f'written: {args.json}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
