@@ -104,8 +104,9 @@ if ! mmcv_ok; then
 fi
 
 # 3. The rest of the stack and mmrest itself.
-if ! have mmengine==0.10.7 mmdet==3.3.0 mmsegmentation==1.2.2 mmpretrain==1.2.0 'numpy<2' \
-      'opencv-python<4.12' ftfy regex pytest mmrest; then
+mapfile -t requirements < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' \
+  "$repo/requirements/runtime.txt" "$repo/requirements/tests.txt")
+if ! have "${requirements[@]}" mmrest; then
   log "installing the OpenMMLab stack and mmrest (editable)"
   "${pip[@]}" install -r "$repo/requirements/runtime.txt" -r "$repo/requirements/tests.txt" "mmcv==$mmcv_version"
   "${pip[@]}" install --no-deps --no-build-isolation -e "$repo"

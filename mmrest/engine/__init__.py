@@ -1,0 +1,3 @@
+from .optimizers import ResTLayerDecayOptimWrapperConstructor
+
+__all__ = ['ResTLayerDecayOptimWrapperConstructor']
