@@ -11,13 +11,13 @@ TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 
 
 
 @pytest.mark.parametrize('sr_ratio,heads', [(8, 1), (4, 2), (2, 4), (1, 8)])
-@pytest.mark.parametrize('upsample_v', [True, False])
+@pytest.mark.parametrize('upsample', ['pixel_shuffle', 'none'])
 @pytest.mark.parametrize('hw', [(32, 48), (13, 21)])
-def test_fused_attention_equals_explicit(sr_ratio, heads, upsample_v, hw):
+def test_fused_attention_equals_explicit(sr_ratio, heads, upsample, hw):
     torch.manual_seed(0)
-    explicit = EfficientMultiheadAttention(64, heads, sr_ratio, upsample_v=upsample_v,
+    explicit = EfficientMultiheadAttention(64, heads, sr_ratio, upsample=upsample,
                                            fused_attn=False).eval()
-    fused = EfficientMultiheadAttention(64, heads, sr_ratio, upsample_v=upsample_v,
+    fused = EfficientMultiheadAttention(64, heads, sr_ratio, upsample=upsample,
                                         fused_attn=True).eval()
     fused.load_state_dict(explicit.state_dict())
     x = torch.randn(2, hw[0] * hw[1], 64)
@@ -27,8 +27,8 @@ def test_fused_attention_equals_explicit(sr_ratio, heads, upsample_v, hw):
 
 def test_fused_backward_matches_explicit():
     torch.manual_seed(0)
-    explicit = EfficientMultiheadAttention(32, 2, 2, upsample_v=True, fused_attn=False)
-    fused = EfficientMultiheadAttention(32, 2, 2, upsample_v=True, fused_attn=True)
+    explicit = EfficientMultiheadAttention(32, 2, 2, upsample='pixel_shuffle', fused_attn=False)
+    fused = EfficientMultiheadAttention(32, 2, 2, upsample='pixel_shuffle', fused_attn=True)
     fused.load_state_dict(explicit.state_dict())
     x = torch.randn(2, 64, 32)
     explicit(x, (8, 8)).square().sum().backward()

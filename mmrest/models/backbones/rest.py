@@ -18,13 +18,14 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import (LoadReport, check_checkpoint_path, prepare_state_dict)
-from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, ResTBlock, Size2d,
-                      tokens_to_map)
+from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, PatchifyStem, ResNetStem,
+                      ResTBlock, Size2d, build_pos_embed, tokens_to_map)
 
 ArchSpec = Union[str, Dict[str, Sequence[int]]]
 
 NUM_STAGES = 4
 ATTN_STYLES = ('global', 'win', 'cwin', 'hwin')
+STEM_TYPES = ('rest', 'pvt', 'resnet')
 
 
 class ResTBase(BaseModule):
@@ -50,6 +51,20 @@ class ResTBase(BaseModule):
         window_size: window side in tokens per stage (or one int for all stages).
         fused_attn: use ``F.scaled_dot_product_attention`` where the math allows (same
             results; False keeps the explicit softmax(QK^T)V).
+
+        The papers' ablation switches (defaults: the published models, whose checkpoints load):
+        stem_type: 'rest' (the version's stem), 'pvt' (conv 4x4 stride 4 + LN) or 'resnet'
+            (conv 7x7 stride 2 + BN + ReLU + max-pool), ResT v1 Table 6.
+        pos_embed: 'pa' (pixel attention), 'peg' (x + DWConv), 'gl' (ResT v1's group linear),
+            'abs' (learned absolute, resized), 'rpe' (relative position embedding of the keys,
+            in the attention) or 'none'; applied in the stem and patch embeddings.
+        interaction: multi-head interaction 'conv_in' (v1 default, ResTv2's MHIM), 'conv'
+            (without InstanceNorm) or 'none' (v2 default).
+        upsample: 'pixel_shuffle' (v2 default), 'nearest', 'bilinear' or 'none' (v1 default);
+            upsample_target: 'v' (default), 'k' or 'tokens'.
+        sr_type: key/value reduction by 'conv' (default), 'avgpool' or 'maxpool'.
+        ffn: 'mlp' (default) or 'leff' (CeiT's locally-enhanced feed-forward).
+        pretrain_size: image size the size-bound encodings ('abs', 'rpe') are laid out for.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` for the authors' ImageNet
             weights or a checkpoint mmrest saved. None: the authors' random initialisation.
     """
@@ -72,6 +87,14 @@ class ResTBase(BaseModule):
                  attn_style: str = 'global',
                  window_size: Union[int, Sequence[int]] = (64, 32, 16, 8),
                  fused_attn: bool = True,
+                 stem_type: str = 'rest',
+                 pos_embed: str = 'pa',
+                 interaction: Optional[str] = None,
+                 upsample: Optional[str] = None,
+                 upsample_target: str = 'v',
+                 sr_type: str = 'conv',
+                 ffn: str = 'mlp',
+                 pretrain_size: int = 224,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.arch_settings = self.resolve_arch(arch)
@@ -100,15 +123,30 @@ class ResTBase(BaseModule):
                              f'stage), got {window_size}')
         self.attn_style = attn_style
         self.window_size = tuple(int(w) for w in window_size)
+        if stem_type not in STEM_TYPES:
+            raise ValueError(f'stem_type must be one of {", ".join(STEM_TYPES)}, got '
+                             f'{stem_type!r}')
+        self.stem_type = stem_type
+        self.pos_embed = pos_embed
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.load_report: Optional[LoadReport] = None
 
         dims = self.embed_dims
-        self.stem = self.make_stem(in_channels, dims[0])
+        # Map grids at the pre-training size, for the size-bound encodings ('abs', 'rpe').
+        grids = [(math.ceil(pretrain_size / 2**(i + 2)), ) * 2 for i in range(NUM_STAGES)]
+        pos = [build_pos_embed(pos_embed, dims[i], grids[i]) for i in range(NUM_STAGES)]
+        self.stem = self.build_stem(in_channels, dims[0], pos[0])
         for i in range(1, NUM_STAGES):
-            self.add_module(f'patch_{i + 1}', self.make_patch_embed(dims[i - 1], dims[i]))
+            self.add_module(f'patch_{i + 1}',
+                            self.make_patch_embed(dims[i - 1], dims[i], pos[i]))
+        attn_options = dict(self.block_options(), sr_type=sr_type,
+                            upsample_target=upsample_target)
+        if interaction is not None:
+            attn_options['interaction'] = interaction
+        if upsample is not None:
+            attn_options['upsample'] = upsample
         rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         for i in range(NUM_STAGES):
             start = sum(self.depths[:i])
@@ -117,7 +155,9 @@ class ResTBase(BaseModule):
                     dims[i], self.num_heads[i], self.sr_ratios[i], mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias, drop_path=rates[start + j], drop=drop_rate,
                     attn_drop=attn_drop_rate, norm_eps=self.norm_eps, fused_attn=fused_attn,
-                    window_size=self.block_window(i, j), **self.block_options())
+                    window_size=self.block_window(i, j), ffn=ffn,
+                    rel_pos_grid=(math.ceil(grids[i][0] / self.sr_ratios[i]), ) * 2
+                    if pos_embed == 'rpe' else None, **attn_options)
                 for j in range(self.depths[i])
             ])
             self.add_module(f'stage{i + 1}', blocks)
@@ -130,14 +170,25 @@ class ResTBase(BaseModule):
         self._freeze_stages()
 
     # -- what a version chooses -------------------------------------------------------------
-    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+    def make_stem(self, in_channels: int, out_channels: int, pos: nn.Module) -> nn.Module:
+        """The version's own stem (stem_type='rest')."""
         raise NotImplementedError
 
-    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
+    def make_patch_embed(self, in_channels: int, out_channels: int,
+                         pos: nn.Module) -> nn.Module:
         raise NotImplementedError
 
     def block_options(self) -> dict:
+        """The version's attention defaults (interaction, upsample)."""
         return {}
+
+    def build_stem(self, in_channels: int, out_channels: int, pos: nn.Module) -> nn.Module:
+        """The stems compared in ResT v1's Table 6, all of stride 4."""
+        if self.stem_type == 'pvt':
+            return PatchifyStem(in_channels, out_channels, self.norm_eps, pos)
+        if self.stem_type == 'resnet':
+            return ResNetStem(in_channels, out_channels, pos)
+        return self.make_stem(in_channels, out_channels, pos)
 
     def block_window(self, stage: int, block: int) -> Optional[int]:
         """Window of a block for the attention style (None: global attention)."""
@@ -312,15 +363,16 @@ class ResT(ResTBase):
     def __init__(self, arch: ArchSpec = 'small', **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
 
-    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+    def make_stem(self, in_channels: int, out_channels: int, pos: nn.Module) -> nn.Module:
         return ConvStem(in_channels, out_channels, hidden_channels=(out_channels // 2, ) * 2,
-                        strides=(2, 1, 2), last_kernel_size=3, last_bias=False)
+                        strides=(2, 1, 2), last_kernel_size=3, last_bias=False, pos=pos)
 
-    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
-        return PatchEmbed(in_channels, out_channels, stride=2, norm='bn')
+    def make_patch_embed(self, in_channels: int, out_channels: int,
+                         pos: nn.Module) -> nn.Module:
+        return PatchEmbed(in_channels, out_channels, stride=2, norm='bn', pos=pos)
 
     def block_options(self) -> dict:
-        return dict(head_interaction=True)
+        return dict(interaction='conv_in', upsample='none')
 
 
 class ResTV2(ResTBase):
@@ -346,13 +398,16 @@ class ResTV2(ResTBase):
     def __init__(self, arch: ArchSpec = 'tiny', **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
 
-    def make_stem(self, in_channels: int, out_channels: int) -> nn.Module:
+    def make_stem(self, in_channels: int, out_channels: int, pos: nn.Module) -> nn.Module:
         return ConvStem(in_channels, out_channels,
                         hidden_channels=(out_channels // 2, out_channels), strides=(2, 2, 1),
-                        last_kernel_size=1, last_bias=True, token_norm_eps=self.norm_eps)
+                        last_kernel_size=1, last_bias=True, token_norm_eps=self.norm_eps,
+                        pos=pos)
 
-    def make_patch_embed(self, in_channels: int, out_channels: int) -> nn.Module:
-        return PatchEmbed(in_channels, out_channels, stride=2, norm='ln', ln_eps=self.norm_eps)
+    def make_patch_embed(self, in_channels: int, out_channels: int,
+                         pos: nn.Module) -> nn.Module:
+        return PatchEmbed(in_channels, out_channels, stride=2, norm='ln', ln_eps=self.norm_eps,
+                          pos=pos)
 
     def block_options(self) -> dict:
-        return dict(upsample_v=True)
+        return dict(interaction='none', upsample='pixel_shuffle')
