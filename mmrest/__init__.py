@@ -11,6 +11,6 @@ install_checkpoint_loader()
 
 from . import models  # noqa: E402,F401  (registers the backbones)
 from . import engine  # noqa: E402,F401  (registers the optimizer constructor)
-from .models import ResT, ResTV2  # noqa: E402
+from .models import CeiT, ResT, ResTV2  # noqa: E402
 
-__all__ = ['__version__', 'ResT', 'ResTV2']
+__all__ = ['__version__', 'ResT', 'ResTV2', 'CeiT']

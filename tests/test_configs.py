@@ -123,7 +123,8 @@ def test_config_loads(name):
     cfg = load(name)
     assert 'mmrest' in cfg.custom_imports['imports']
     assert not cfg.custom_imports.get('allow_failed_imports', False)
-    assert cfg.model.backbone.type in ('ResT', 'ResTV2', 'mmrest.ResT', 'mmrest.ResTV2')
+    assert cfg.model.backbone.type in ('ResT', 'ResTV2', 'mmrest.ResT', 'mmrest.ResTV2', 'CeiT',
+                                      'mmrest.CeiT')
 
 
 @pytest.mark.parametrize('name', TOP_CONFIGS)

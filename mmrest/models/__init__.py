@@ -1,9 +1,9 @@
 from ..registry import MODELS, register_everywhere
-from .backbones import ResT, ResTBase, ResTV2
+from .backbones import CeiT, ResT, ResTBase, ResTV2
 from .checkpoint import CheckpointMismatchError, LoadReport
 
-for _cls in (ResT, ResTV2):
+for _cls in (ResT, ResTV2, CeiT):
     MODELS.register_module(module=_cls, force=True)
-register_everywhere('MODELS', (ResT, ResTV2))
+register_everywhere('MODELS', (ResT, ResTV2, CeiT))
 
-__all__ = ['ResT', 'ResTV2', 'ResTBase', 'CheckpointMismatchError', 'LoadReport']
+__all__ = ['ResT', 'ResTV2', 'CeiT', 'ResTBase', 'CheckpointMismatchError', 'LoadReport']
