@@ -31,12 +31,16 @@ class DropPath(nn.Module):
 
 
 def tokens_to_map(x: torch.Tensor, hw: Size2d) -> torch.Tensor:
-    """(B, N, C) tokens -> (B, C, H, W) map."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], hw[0], hw[1])
+    """(B, N, C) tokens -> (B, C, H, W) map, as a channels-last view of the same memory.
+
+    Convolutions take channels-last input as it is and return channels-last output, which
+    :func:`map_to_tokens` turns back into tokens without a copy either.
+    """
+    return x.reshape(x.shape[0], hw[0], hw[1], x.shape[2]).permute(0, 3, 1, 2)
 
 
 def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) map -> (B, N, C) tokens."""
+    """(B, C, H, W) map -> (B, N, C) tokens (a view for channels-last maps)."""
     return x.flatten(2).transpose(1, 2)
 
 
@@ -337,8 +341,15 @@ class EfficientMultiheadAttention(nn.Module):
     def _upsample(self, src: torch.Tensor, kv_hw: Size2d, hw: Size2d) -> torch.Tensor:
         """(B, C, h', w') reduced map -> (B, H*W, C) tokens of the full grid."""
         if self.upsample == 'pixel_shuffle':
-            up = self.up(src)
-        elif self.sr_ratio > 1:
+            # PixelShuffle and the move to token layout in one permute (one copy, not two):
+            # channel c * r^2 + i * r + j of the expansion goes to pixel (y * r + i, x * r + j).
+            r = self.sr_ratio
+            expanded = self.up[0](src)
+            B, _, h, w = expanded.shape
+            up = expanded.reshape(B, -1, r, r, h, w).permute(0, 4, 2, 5, 3, 1).reshape(
+                B, h * r, w * r, -1)[:, :hw[0], :hw[1]]
+            return self.up_norm(up.reshape(B, hw[0] * hw[1], -1))
+        if self.sr_ratio > 1:
             up = F.interpolate(src, scale_factor=self.sr_ratio, mode=self.upsample,
                                align_corners=False if self.upsample == 'bilinear' else None)
         else:
