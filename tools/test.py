@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on the test split of a config.
 
     python tools/test.py configs/mask_rcnn_restv2_t_3x.py work_dirs/.../epoch_36.pth
-        [--work-dir DIR] [--show-dir DIR] [--out results.pkl] [--cfg-options ...]
+        [--work-dir DIR] [--show-dir DIR] [--out results.pkl] [--tta] [--cfg-options ...]
 """
 import argparse
 import os
@@ -9,6 +9,7 @@ import sys
 from typing import List, Optional
 
 from mmengine.config import DictAction
+from mmengine.dist import is_main_process
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import ConfigError, load_config, test  # noqa: E402
@@ -18,13 +19,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where the evaluation log goes')
+    parser.add_argument('--work-dir', help='where the evaluation log goes '
+                        '(default: ./work_dirs/CONFIG_NAME)')
     parser.add_argument('--show-dir', help='write images with the predictions drawn here')
-    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--out', help='dump the raw predictions to this .pkl file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation with the config's tta_model and "
+                        'tta_pipeline (e.g. multi-scale + flip for the UperNet configs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_test.sh sets pytorch)')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -36,11 +42,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
                           launcher=args.launcher)
-        metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out)
+        metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
+                       tta=args.tta)
     except ConfigError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
-    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+    if is_main_process():
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
     return 0
 
 

@@ -12,6 +12,7 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import ConfigError, load_config, train  # noqa: E402
+from mmrest.models.checkpoint import CheckpointMismatchError  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -19,7 +20,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: ./work_dirs/CONFIG_NAME)')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (float16; needs a GPU)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or (no value) from the latest one '
                         'in the work dir')
@@ -29,6 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='override config entries, e.g. train_cfg.max_epochs=12')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_train.sh sets pytorch)')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -42,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                           amp=args.amp, resume=args.resume, launcher=args.launcher,
                           auto_scale_lr=args.auto_scale_lr)
         train(cfg)
-    except ConfigError as error:
+    except (ConfigError, CheckpointMismatchError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     return 0
