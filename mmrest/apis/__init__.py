@@ -1,5 +1,5 @@
-from .runner import (ConfigError, check_checkpoint_fits, check_data_roots, load_config,
-                     setup_distributed, test, train)
+from .runner import (ConfigError, check_amp, check_checkpoint_fits, check_checkpoints,
+                     check_data_roots, load_config, setup_distributed, test, train)
 
-__all__ = ['ConfigError', 'load_config', 'check_data_roots', 'check_checkpoint_fits',
-           'setup_distributed', 'train', 'test']
+__all__ = ['ConfigError', 'load_config', 'check_data_roots', 'check_checkpoints', 'check_amp',
+           'check_checkpoint_fits', 'setup_distributed', 'train', 'test']
