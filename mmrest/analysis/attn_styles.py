@@ -138,7 +138,6 @@ def compare_attention_styles(cfg: Config,
 
             result.train_ms = time_calls(step, iters, warmup, dev)
         results.append(result)
-        del model
     return results
 
 

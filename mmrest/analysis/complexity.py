@@ -33,7 +33,7 @@ class BackboneSummary:
 
     def row(self) -> str:
         shapes = ' '.join('x'.join(map(str, s[1:])) for s in self.out_shapes)
-        return (f'{self.name:<14} {self.input_size[0]:>4}x{self.input_size[1]:<4} '
+        return (f'{self.name:<14} {self.input_size[1]:>4}x{self.input_size[0]:<4} '
                 f'{self.params / 1e6:>8.2f}M {self.flops / 1e9:>8.2f}G  {shapes}')
 
 

@@ -7,7 +7,6 @@ Both attention matrix products (QK^T and AV) are counted here as ``matmul``.
 from collections import Counter
 from typing import Any, Dict, List, Tuple
 
-import torch
 import torch.nn as nn
 
 OPERATOR_CLASSES = ('conv', 'linear', 'matmul', 'others')

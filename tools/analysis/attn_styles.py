@@ -16,16 +16,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.attn_styles import (STYLES, compare_attention_styles,  # noqa: E402
                                          format_table, results_as_dicts, write_chart, write_csv)
 from mmrest.apis import ConfigError, load_config  # noqa: E402
+from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
-def parse_wh(text: str):
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WxH, e.g. 1280x800, got {text!r}')
-    if w < 1 or h < 1:
-        raise argparse.ArgumentTypeError(f'sizes must be positive, got {text!r}')
-    return h, w
 
 
 def main(argv: Optional[List[str]] = None) -> int:

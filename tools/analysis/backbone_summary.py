@@ -1,39 +1,32 @@
 """Build every ResT / ResTv2 variant, run it on an image-sized tensor and print output shapes,
 parameters and FLOPs.
 
-    python tools/analysis/backbone_summary.py [--input 224x224 800x1199] [--variants ResTV2:tiny]
+    python tools/analysis/backbone_summary.py [--input 224x224 1199x800] [--variants ResTV2:tiny]
 """
 import argparse
 import sys
-from typing import List, Tuple
+from typing import List
 
 import mmrest
 from mmrest.analysis import summarize_backbone
+from mmrest.utils.cli import parse_wh
 
 ALL_VARIANTS = [f'ResT:{a}' for a in mmrest.ResT.arch_zoo] + \
     [f'ResTV2:{a}' for a in mmrest.ResTV2.arch_zoo]
 
 
-def parse_size(text: str) -> Tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected HxW, e.g. 800x1199, got {text!r}')
-    if h < 1 or w < 1:
-        raise argparse.ArgumentTypeError(f'sizes must be positive, got {text!r}')
-    return h, w
 
 
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--input', nargs='+', type=parse_size, default=[(224, 224)],
-                        help='input sizes HxW (any size works, not only multiples of 32)')
+    parser.add_argument('--input', nargs='+', type=parse_wh, default=[(224, 224)],
+                        help='input sizes WxH (any size works, not only multiples of 32)')
     parser.add_argument('--variants', nargs='+', default=ALL_VARIANTS,
                         help=f'TYPE:ARCH entries (default: all: {" ".join(ALL_VARIANTS)})')
     args = parser.parse_args(argv)
 
     classes = {'ResT': mmrest.ResT, 'ResTV2': mmrest.ResTV2}
-    print(f'{"variant":<14} {"input":>9} {"params":>9} {"FLOPs":>9}  stage outputs (CxHxW)')
+    print(f'{"variant":<14} {"input (WxH)":>9} {"params":>9} {"FLOPs":>9}  stage outputs (CxHxW)')
     for variant in args.variants:
         type_name, _, arch = variant.partition(':')
         if type_name not in classes:

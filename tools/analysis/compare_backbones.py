@@ -17,11 +17,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.compare import (BACKBONES, MASK_RCNN_CONFIGS,  # noqa: E402
                                      compare_backbones, compare_mask_rcnn, format_markdown)
+from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
-def parse_wh(text: str):
-    w, h = (int(v) for v in text.lower().split('x'))
-    return h, w
 
 
 def main(argv: Optional[List[str]] = None) -> int:
