@@ -39,6 +39,8 @@ def _rest(cls_name, arch, **kwargs):
 # Detection-style backbones: four feature maps, each with the model's own output handling.
 BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     'ResTv2-T': lambda: _rest('ResTV2', 'tiny'),
+    # The explicit softmax(QK^T)V form, to measure the fused path against.
+    'ResTv2-T-explicit': lambda: _rest('ResTV2', 'tiny', fused_attn=False),
     'ResTv2-S': lambda: _rest('ResTV2', 'small'),
     'ResTv2-B': lambda: _rest('ResTV2', 'base'),
     'ResT-S': lambda: _rest('ResT', 'small'),

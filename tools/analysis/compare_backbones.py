@@ -24,7 +24,8 @@ from mmrest.utils.cli import parse_wh  # noqa: E402
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', nargs='+', default=list(BACKBONES), choices=list(BACKBONES))
+    parser.add_argument('--models', nargs='+', choices=list(BACKBONES),
+                        default=[name for name in BACKBONES if not name.endswith('-explicit')])
     parser.add_argument('--mask-rcnn', nargs='+', default=list(MASK_RCNN_CONFIGS),
                         choices=list(MASK_RCNN_CONFIGS))
     parser.add_argument('--skip-mask-rcnn', action='store_true')
