@@ -30,6 +30,12 @@ class DropPath(nn.Module):
         return f'drop_prob={self.drop_prob}'
 
 
+def _tracing() -> bool:
+    """Inside ONNX / TorchScript tracing or torch.export, where Python branches on sizes
+    would freeze the export-time answer into the graph."""
+    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+
+
 def tokens_to_map(x: torch.Tensor, hw: Size2d) -> torch.Tensor:
     """(B, N, C) tokens -> (B, C, H, W) map, as a channels-last view of the same memory.
 
@@ -90,7 +96,8 @@ class AbsolutePE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pos = self.pos_embed
-        if pos.shape[2:] != x.shape[2:]:
+        # Traced graphs must keep the resize (an identity at the same size) to stay dynamic.
+        if pos.shape[2:] != x.shape[2:] or _tracing():
             pos = F.interpolate(pos, size=x.shape[2:], mode='bilinear', align_corners=False)
         return x + pos
 
@@ -334,7 +341,7 @@ class EfficientMultiheadAttention(nn.Module):
     def _rel_pos(self, kv_hw: Size2d) -> torch.Tensor:
         """(heads, N', d) position embeddings of the key grid ``kv_hw``."""
         rel = (self.rel_h + self.rel_w).permute(0, 3, 1, 2)  # heads, d, gh, gw
-        if tuple(rel.shape[2:]) != tuple(kv_hw):
+        if tuple(rel.shape[2:]) != tuple(kv_hw) or _tracing():
             rel = F.interpolate(rel, size=kv_hw, mode='bilinear', align_corners=False)
         return rel.flatten(2).transpose(1, 2)
 
@@ -345,10 +352,10 @@ class EfficientMultiheadAttention(nn.Module):
             # channel c * r^2 + i * r + j of the expansion goes to pixel (y * r + i, x * r + j).
             r = self.sr_ratio
             expanded = self.up[0](src)
-            B, _, h, w = expanded.shape
-            up = expanded.reshape(B, -1, r, r, h, w).permute(0, 4, 2, 5, 3, 1).reshape(
-                B, h * r, w * r, -1)[:, :hw[0], :hw[1]]
-            return self.up_norm(up.reshape(B, hw[0] * hw[1], -1))
+            B, C, h, w = src.shape
+            up = expanded.reshape(B, C, r, r, h, w).permute(0, 4, 2, 5, 3, 1).reshape(
+                B, h * r, w * r, C)[:, :hw[0], :hw[1]]
+            return self.up_norm(up.reshape(B, hw[0] * hw[1], C))
         if self.sr_ratio > 1:
             up = F.interpolate(src, scale_factor=self.sr_ratio, mode=self.upsample,
                                align_corners=False if self.upsample == 'bilinear' else None)
@@ -395,6 +402,16 @@ class EfficientMultiheadAttention(nn.Module):
         return self.proj_drop(self.proj(out))
 
 
+def _size_min(a: int,
+              b: int | torch.SymInt | torch.Tensor) -> int | torch.SymInt | torch.Tensor:
+    """``min(a, b)`` of a size that stays symbolic in traced graphs: ``b`` is a 0-dim tensor
+    under the TorchScript tracer and a SymInt under torch.export, where Python's ``min``
+    would bake the export-time answer in."""
+    if isinstance(b, torch.Tensor):
+        return torch.clamp(b, max=a)
+    return torch.sym_min(a, b)
+
+
 def window_attention(attn: nn.Module, x: torch.Tensor, hw: Size2d,
                      window_size: int) -> torch.Tensor:
     """Run ``attn`` inside non-overlapping ``window_size`` x ``window_size`` windows.
@@ -405,12 +422,16 @@ def window_attention(attn: nn.Module, x: torch.Tensor, hw: Size2d,
     """
     B, N, C = x.shape
     H, W = hw
-    wh, ww = min(window_size, H), min(window_size, W)
-    if (wh, ww) == (H, W):
+    # A traced or exported graph keeps no Python branch: it takes the general path (which
+    # gives the same result) at every size, so that it stays right at sizes other than the
+    # export size; eager and torch.compile keep the shortcuts.
+    traced = _tracing()
+    wh, ww = _size_min(window_size, H), _size_min(window_size, W)
+    if not traced and (wh, ww) == (H, W):
         return attn(x, hw)
     pad_h, pad_w = (-H) % wh, (-W) % ww
     x = x.view(B, H, W, C)
-    if pad_h or pad_w:
+    if traced or pad_h or pad_w:
         x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     nh, nw = (H + pad_h) // wh, (W + pad_w) // ww
     windows = x.view(B, nh, wh, nw, ww, C).transpose(2, 3).reshape(B * nh * nw, wh * ww, C)

@@ -1,0 +1,95 @@
+"""Export a config's model (or its backbone) to ONNX with dynamic batch, height and width.
+
+    python tools/deploy/export_onnx.py CONFIG [CHECKPOINT] --out model.onnx [--backbone-only]
+        [--input 1344x800] [--static] [--opset 17] [--dynamo] [--verify] [--cfg-options ...]
+
+Detectors export their neck features and dense (RPN / bbox) head outputs, segmentors their
+logits at 1/4 of the input; post-processing (NMS, RoI heads, resizing) is MMDeploy's job. The
+input is the image batch after the data preprocessor (normalised, RGB). ``--verify`` runs the
+file in ONNX Runtime at the export size and at two others that are not multiples of 32, and
+fails (exit code 1) unless it matches PyTorch.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import List, Optional
+
+import torch
+from mmengine.config import DictAction
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.apis import ConfigError  # noqa: E402
+from mmrest.deploy import (OnnxMismatchError, export_model, verification_sizes,  # noqa: E402
+                           verify_onnx)
+from mmrest.utils.cli import parse_wh  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='trained weights; without them the weights are random (enough '
+                        'to check the export, not to deploy)')
+    parser.add_argument('--out', default='model.onnx', help='ONNX file to write')
+    parser.add_argument('--backbone-only', action='store_true',
+                        help='export model.backbone alone (its stage outputs)')
+    parser.add_argument('--input', type=parse_wh, metavar='WxH',
+                        help="width x height traced with (default: the config's crop_size, "
+                        'else 1344x800; 224x224 with --backbone-only)')
+    parser.add_argument('--static', action='store_true',
+                        help='fix height and width to --input (the batch stays dynamic)')
+    parser.add_argument('--opset', type=int,
+                        help='ONNX opset (default: 17; 18 with --dynamo, its minimum)')
+    parser.add_argument('--dynamo', action='store_true',
+                        help="torch.export-based exporter instead of the TorchScript tracer "
+                        '(minutes instead of seconds)')
+    parser.add_argument('--verify', action='store_true',
+                        help='compare ONNX Runtime with PyTorch at three sizes')
+    parser.add_argument('--atol', type=float, default=1e-4,
+                        help='--verify passes when max |ONNX - PyTorch| <= atol + rtol * '
+                        'max |PyTorch| for every output (default: 1e-4)')
+    parser.add_argument('--rtol', type=float, default=1e-4, help='see --atol (default: 1e-4)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        print(f'error: config file not found: {args.config!r}', file=sys.stderr)
+        return 2
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
+        print(f'error: checkpoint not found: {args.checkpoint!r}', file=sys.stderr)
+        return 2
+    if args.checkpoint is None:
+        print('warning: no checkpoint given: exporting randomly initialised weights',
+              file=sys.stderr)
+    try:
+        exported = export_model(args.config, args.checkpoint, args.out, args.input,
+                                dynamic_hw=not args.static, opset=args.opset,
+                                backbone_only=args.backbone_only, cfg_options=args.cfg_options,
+                                dynamo=args.dynamo)
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    h, w = exported.input_size
+    shape = 'batch x 3 x height x width' if exported.dynamic_hw else f'batch x 3 x {h} x {w}'
+    print(f'wrote {exported.path}: input ({shape}), outputs {", ".join(exported.output_names)}'
+          f' (opset {exported.opset}, traced at {w}x{h} WxH)')
+    if args.verify:
+        sizes = verification_sizes(exported.input_size, exported.dynamic_hw)
+        inputs = [torch.randn(1, 3, *size) for size in sizes]
+        try:
+            checks = verify_onnx(exported.path, exported.module, inputs, atol=args.atol,
+                                 rtol=args.rtol)
+        except OnnxMismatchError as error:
+            print(f'verification FAILED: {error}', file=sys.stderr)
+            return 1
+        for check in checks:
+            print(f'verified {check.summary()}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
