@@ -27,6 +27,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import DropPath, Mlp, Size2d
+from .freezing import FreezableBackbone
 from ..leff import LeFF
 
 ArchSpec = Union[str, Dict[str, int]]
@@ -164,7 +165,7 @@ class LCABlock(nn.Module):
         return x[:, 0]
 
 
-class CeiT(BaseModule):
+class CeiT(FreezableBackbone, BaseModule):
     """CeiT backbone ("Incorporating Convolution Designs into Visual Transformers").
 
     Args:
@@ -400,23 +401,8 @@ class CeiT(BaseModule):
             modules += [m for m in (self.lca, self.ln1, self.ln2) if m is not None]
         return modules
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            self.cls_token.requires_grad = False
-            self.pos_embed.requires_grad = False
-        for module in self.frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'CeiT':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+    def frozen_parameters(self) -> List[nn.Parameter]:
+        return [self.cls_token, self.pos_embed] if self.frozen_stages >= 0 else []
 
     # -- weights ------------------------------------------------------------------------------
     def init_weights(self) -> None:

@@ -18,6 +18,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import (LoadReport, check_checkpoint_path, prepare_state_dict)
+from .freezing import FreezableBackbone
 from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, PatchifyStem, ResNetStem,
                       ResTBlock, Size2d, build_pos_embed, tokens_to_map)
 
@@ -28,7 +29,7 @@ ATTN_STYLES = ('global', 'win', 'cwin', 'hwin')
 STEM_TYPES = ('rest', 'pvt', 'resnet')
 
 
-class ResTBase(BaseModule):
+class ResTBase(FreezableBackbone, BaseModule):
     """Common machinery of ResT and ResTv2 (not registered; use a subclass).
 
     Args:
@@ -271,21 +272,6 @@ class ResTBase(BaseModule):
             if i in self.out_indices:
                 modules.append(getattr(self, f'norm{i}'))
         return modules
-
-    def _freeze_stages(self) -> None:
-        for module in self.frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'ResTBase':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
     # -- weights ---------------------------------------------------------------------------------
     def init_weights(self) -> None:
