@@ -388,3 +388,24 @@ def test_imagenet_384_finetuning_configs(size):
     test_resize = cfg.test_dataloader.dataset.pipeline[1]
     assert (test_resize.type, test_resize.scale) == ('Resize', 384)
     assert cfg.val_dataloader == cfg.test_dataloader
+
+
+# ------------------------------------------------------------------ attention-style configs
+@pytest.mark.parametrize('style', ['win', 'cwin', 'hwin'])
+def test_attention_style_configs_train_and_test(style, data, tmp_path):
+    """configs/mask_rcnn_restv2_t_1x_{style}.py train and test (small windows, so that the
+    tiny images are really split into several windows)."""
+    task = TASKS['mask_rcnn']
+    config = str(task.config).replace('_1x.py', f'_1x_{style}.py')
+    options = {**task_options(task, data), 'model.backbone.window_size': (4, 4, 2, 2)}
+    cfg = load_config(config, work_dir=str(tmp_path / 'train'), cfg_options=options)
+    assert cfg.model.backbone.attn_style == style
+    runner = apis.train(cfg)
+    backbone = runner.model.backbone
+    # one block per stage in the tiny arch: HWin keeps it (the last one) global
+    assert backbone.attn_style == style
+    assert backbone.stage2[0].window_size == (None if style == 'hwin' else 4)
+    assert hasattr(backbone, 'cwin1') == (style == 'cwin')
+    cfg = load_config(config, work_dir=str(tmp_path / 'test'), cfg_options=options)
+    metrics = apis.test(cfg, str(tmp_path / 'train' / task.checkpoint(1)))
+    assert task.metric in metrics
