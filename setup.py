@@ -10,7 +10,7 @@ exec((here / 'mmrest' / 'version.py').read_text(), version)
 def read_requirements(name: str) -> list[str]:
     lines = (here / 'requirements' / name).read_text().splitlines()
     return [line.split('#')[0].strip() for line in lines
-            if line.split('#')[0].strip()]
+            if line.split('#')[0].strip() and not line.startswith('-')]
 
 
 setup(
@@ -21,9 +21,14 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(include=['mmrest', 'mmrest.*']),
+    # mmrest/.mim links to configs/, tools/ and model-index.yml (MANIFEST.in): wheels hold
+    # them as files, the layout mmengine's `mmrest::` configs and `mim` read.
+    include_package_data=True,
     python_requires='>=3.8',
-    # torch and mmcv (built with ops) are installed beforehand: see README "Installation".
+    # Ranges, never torch, torchvision, numpy or mmcv: installing mmrest into an existing
+    # OpenMMLab environment keeps what is there (README "Installation").
     install_requires=read_requirements('runtime.txt'),
     extras_require={'tests': read_requirements('tests.txt')},
+    entry_points={'console_scripts': ['mmrest = mmrest.commands:main']},
     zip_safe=False,
 )

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 
 from mmrest.datasets.synthetic import DEFAULT_CLASSES, SyntheticCocoInfo, make_synthetic_coco
+from ..utils.configs import config_dir
 from .runner import ConfigError, load_config, test, train
 
 __all__ = [
@@ -39,9 +40,8 @@ __all__ = [
 
 PathLike = Union[str, Path]
 
-# The demo config lives in the checkout, next to this package (editable install).
-DEFAULT_CONFIG = str(
-    Path(__file__).resolve().parents[2] / 'configs' / 'demo' / 'mask_rcnn_restv2_synthetic.py')
+# mmrest::demo/mask_rcnn_restv2_synthetic.py: the checkout's configs/ or a wheel's copy.
+DEFAULT_CONFIG = str(config_dir() / 'demo' / 'mask_rcnn_restv2_synthetic.py')
 DEFAULT_WORK_DIR = 'work_dirs/demo'
 # ``quick``: every stage once on a few images; far too short to learn anything.
 QUICK_DATA = dict(num_train=8, num_val=4)
@@ -467,7 +467,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help=f'smoke test: {QUICK_ITERS} iterations on {QUICK_DATA["num_train"]} '
                         'images, too short to learn anything')
     parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='demo config (default: configs/demo/mask_rcnn_restv2_synthetic.py)')
+                        help='demo config (default: mmrest::demo/mask_rcnn_restv2_synthetic.py)')
     return parser.parse_args(argv)
 
 

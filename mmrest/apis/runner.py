@@ -20,6 +20,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmrest  # noqa: F401  (registries, weights_only-safe checkpoint loading)
 from mmrest.utils.checkpoint_io import load_from_local
+from mmrest.utils.configs import resolve_config_path
 
 DELETE_KEY = '_delete_'
 # Norm layers that synchronise over the process group: CUDA only in torch.
@@ -97,14 +98,19 @@ def load_config(config: str,
                 resume: Optional[str] = None,
                 launcher: str = 'none',
                 auto_scale_lr: bool = False) -> Config:
-    """Read ``config`` and apply the command-line options the tools offer.
+    """Read ``config`` (a path, or ``mmrest::NAME`` / ``mmdet::dir/NAME``) and apply the
+    command-line options the tools offer.
 
     ``resume``: ``'auto'`` for the latest checkpoint of the work dir (none yet: start from the
     beginning), or a checkpoint path.
     """
-    if not osp.isfile(config):
+    try:
+        path = resolve_config_path(config)
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from error
+    if not osp.isfile(path):
         raise ConfigError(f'config file not found: {config!r}')
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(path)
     if cfg_options:
         options = check_cfg_options(cfg, cfg_options)
         try:
@@ -115,7 +121,7 @@ def load_config(config: str,
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     if amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':
