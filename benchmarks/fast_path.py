@@ -5,7 +5,6 @@ peak memory of each in a fresh process.
     python benchmarks/fast_path.py [--rounds 3] [--out docs/fast_path.md]
 """
 import argparse
-import multiprocessing as mp
 import os
 import os.path as osp
 import sys
@@ -16,8 +15,9 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
-from mmrest.analysis.benchmark import PeakMemory, device_name, software_versions  # noqa: E402
-from mmrest.analysis.compare import interleaved_timing  # noqa: E402
+from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
+from mmrest.analysis.timing import (PeakMemory, call_in_fresh_process,  # noqa: E402
+                                    interleaved_timing)
 from tests.reference.official import OfficialResTV2  # noqa: E402
 
 TINY = dict(embed_dims=(96, 192, 384, 768), depths=(1, 2, 6, 2), num_heads=(1, 2, 4, 8))
@@ -44,23 +44,14 @@ VARIANTS = {
 }
 
 
-def _peak(name, size, batch, queue):
+def peak_memory(name, size, batch):
+    """Peak memory of one forward, in this (fresh) process."""
     model = VARIANTS[name]().eval()
     x = torch.randn(batch, 3, *size)
     memory = PeakMemory(torch.device('cpu'))
     with memory.measure(), torch.no_grad():
         model(x)
-    queue.put(memory.peak_mib)
-
-
-def peak_memory(name, size, batch):
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_peak, args=(name, size, batch, queue))
-    proc.start()
-    value = queue.get(timeout=1800)
-    proc.join()
-    return value
+    return memory.peak_mib
 
 
 def main() -> int:
@@ -81,7 +72,8 @@ def main() -> int:
                     model(x)
             return call
 
-        entries = interleaved_timing(models, make_call, torch.device('cpu'), iters=1, warmup=1,
+        entries = interleaved_timing({n: make_call(m) for n, m in models.items()},
+                                     torch.device('cpu'), iters=1, warmup=1,
                                      repeats=args.rounds,
                                      progress=lambda m: print(m, flush=True))
         base = entries['mmrest fused_attn=False'].median_ms()
@@ -89,7 +81,7 @@ def main() -> int:
                   '| variant | ms / batch (median) | all rounds (ms) | speed-up vs explicit | '
                   'peak memory |', '|---|---|---|---|---|']
         for name, entry in entries.items():
-            memory = peak_memory(name, size, batch)
+            memory = call_in_fresh_process(peak_memory, name, size, batch)
             rounds = ', '.join(f'{1000 * t:.0f}' for t in entry.times)
             lines.append(f'| {name} | {entry.median_ms():.0f} | {rounds} | '
                          f'{base / entry.median_ms():.2f}x | {memory:.0f} MiB |')

@@ -84,7 +84,7 @@ def test_benchmark_tool_rejects_bad_arguments(tmp_path):
 def test_compare_backbones_tool_on_cpu(tmp_path):
     from tools.analysis.compare_backbones import main
     out = tmp_path / 'bench.md'
-    assert main(['--models', 'ResTv2-T', 'ResNet-50', '--skip-mask-rcnn', '--small', '32x32',
+    assert main(['--models', 'ResTv2-T', 'ResNet-50', '--small', '32x32',
                  '--small-batch', '2', '--large', '64x64', '--iters', '1', '--warmup', '1',
                  '--repeats', '2', '--out', str(out)]) == 0
     text = out.read_text()

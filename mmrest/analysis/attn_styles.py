@@ -3,15 +3,17 @@ parameters, FLOPs by operator class, padding overhead and measured speed."""
 import copy
 import csv
 import math
-import time
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 
+from .benchmark import build_from_config
 from .flops import OPERATOR_CLASSES, flops_by_class
 from .model_inputs import make_data_samples, num_classes_of
+from .timing import autocast, interleaved_timing
 
 STYLES = ('global', 'win', 'cwin', 'hwin')
 
@@ -24,6 +26,8 @@ class StyleResult:
     padding_overhead: float  # extra tokens attended because of window padding, all blocks
     forward_ms: List[float] = field(default_factory=list)
     train_ms: List[float] = field(default_factory=list)
+    peak_memory_mib: Optional[float] = None  # inference, on a GPU
+    error: Optional[str] = None
 
     @property
     def total_flops(self) -> int:
@@ -31,7 +35,7 @@ class StyleResult:
 
     @staticmethod
     def median(values: Sequence[float]) -> float:
-        return sorted(values)[len(values) // 2] if values else float('nan')
+        return statistics.median(values) if values else float('nan')
 
 
 def padding_overhead(backbone: torch.nn.Module, size: Tuple[int, int]) -> float:
@@ -51,42 +55,15 @@ def padding_overhead(backbone: torch.nn.Module, size: Tuple[int, int]) -> float:
     return padded / real - 1.0
 
 
-def build_model(cfg: Config, style: str, window_size: Optional[Sequence[int]] = None):
+def build_model(cfg: Config, style: str, window_size: Optional[Sequence[int]] = None,
+                device: str = 'cpu'):
     """The model of ``cfg`` with its backbone switched to ``style`` (random weights)."""
-    from mmengine.registry import DefaultScope, init_default_scope
-    import importlib
-    cfg = copy.deepcopy(cfg)
-    backbone = cfg.model.backbone
-    backbone.attn_style = style
+    options = {'model.backbone.attn_style': style}
     if window_size is not None:
-        backbone.window_size = tuple(window_size)
-    backbone.init_cfg = None
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(cfg.model)
-    model.init_weights()
-    return model, scope
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def time_calls(fn, iters: int, warmup: int, device: torch.device) -> List[float]:
-    """Milliseconds per call, after ``warmup`` untimed calls, synchronised on GPU."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return times
+        options['model.backbone.window_size'] = tuple(window_size)
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(options)
+    return build_from_config(cfg, None, torch.device(device))
 
 
 def compare_attention_styles(cfg: Config,
@@ -97,48 +74,66 @@ def compare_attention_styles(cfg: Config,
                              warmup: int = 1,
                              train: bool = False,
                              window_size: Optional[Sequence[int]] = None,
+                             repeats: int = 1,
+                             amp: bool = False,
+                             count_flops: bool = True,
                              progress=print) -> List[StyleResult]:
-    """Build the model of ``cfg`` once per style and measure it on one image of
-    ``input_size`` (H, W)."""
+    """Build the model of ``cfg`` once per style and measure them on one image of
+    ``input_size`` (H, W): FLOPs by operator class, then inference (and with ``train``
+    training steps) interleaved over ``repeats`` rounds of ``iters`` calls."""
     unknown = set(styles) - set(STYLES)
     if unknown:
         raise ValueError(f'unknown attention styles {sorted(unknown)}; choose from {STYLES}')
     dev = torch.device(device)
-    results = []
+    inputs = torch.randn(1, 3, *input_size, device=dev)
+    models, results, samples = {}, {}, None
     for style in styles:
         progress(f'[{style}] building the model')
-        model, scope = build_model(cfg, style, window_size)
-        model.to(dev).eval()
-        inputs = torch.randn(1, 3, *input_size, device=dev)
+        model, scope = build_model(cfg, style, window_size, device)
         samples = make_data_samples(scope, 1, input_size)
-        flops_model = _TensorForward(model, samples)
-        progress(f'[{style}] counting FLOPs')
-        flops = flops_by_class(flops_model, (inputs, ))
-        result = StyleResult(style, sum(p.numel() for p in model.parameters()), flops,
-                             padding_overhead(model.backbone, input_size))
-        progress(f'[{style}] timing inference ({warmup} warm-up + {iters} runs)')
-        with torch.no_grad():
-            result.forward_ms = time_calls(
-                lambda: model(inputs, copy.deepcopy(samples), mode='predict'), iters, warmup,
-                dev)
-        if train:
-            progress(f'[{style}] timing training steps')
-            model.train()
-            targets = make_data_samples(scope, 1, input_size, with_targets=True,
-                                        num_classes=num_classes_of(model))
-            targets = [t.to(dev) for t in targets]
+        flops: Dict[str, int] = {}
+        if count_flops:
+            progress(f'[{style}] counting FLOPs')
+            flops = flops_by_class(_TensorForward(model, samples), (inputs, ))
+        models[style] = model
+        results[style] = StyleResult(style, sum(p.numel() for p in model.parameters()), flops,
+                                     padding_overhead(model.backbone, input_size))
 
-            def step():
-                losses = model(inputs, copy.deepcopy(targets), mode='loss')
-                total = sum(v.sum() for k, v in losses.items() if 'loss' in k and isinstance(
-                    v, torch.Tensor)) + sum(sum(x.sum() for x in v) for k, v in losses.items()
-                                            if 'loss' in k and isinstance(v, list))
+    def infer(model):
+        def call():
+            with torch.no_grad(), autocast(dev, amp):
+                model(inputs, copy.deepcopy(samples), mode='predict')
+        return call
+
+    progress(f'timing inference ({warmup} warm-up, {repeats} rounds x {iters} calls)')
+    for style, entry in interleaved_timing({s: infer(m) for s, m in models.items()}, dev, iters,
+                                           warmup, repeats, progress).items():
+        results[style].forward_ms = [1000 * t for t in entry.times]
+        results[style].error = entry.error
+        if dev.type == 'cuda':
+            results[style].peak_memory_mib = entry.peak_memory_mib
+    if train:
+        targets = make_data_samples(scope, 1, input_size, with_targets=True,
+                                    num_classes=num_classes_of(next(iter(models.values()))))
+        targets = [t.to(dev) for t in targets]
+
+        def step(model):
+            def call():
+                with autocast(dev, amp):
+                    losses = model(inputs, copy.deepcopy(targets), mode='loss')
+                    total, _ = model.parse_losses(losses)
                 total.backward()
                 model.zero_grad(set_to_none=True)
+            return call
 
-            result.train_ms = time_calls(step, iters, warmup, dev)
-        results.append(result)
-    return results
+        for model in models.values():
+            model.train()
+        progress('timing training steps')
+        for style, entry in interleaved_timing({s: step(m) for s, m in models.items()}, dev,
+                                               iters, warmup, repeats, progress).items():
+            results[style].train_ms = [1000 * t for t in entry.times]
+            results[style].error = results[style].error or entry.error
+    return [results[s] for s in styles]
 
 
 class _TensorForward(torch.nn.Module):

@@ -3,18 +3,16 @@ and the conditions of the measurement travel with every number."""
 import copy
 import importlib
 import logging
-import os
 import platform
 import statistics
-import threading
-import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
 import mmrest
+from .timing import Entry, autocast, interleaved_timing
 
 
 def device_name(device: torch.device) -> str:
@@ -44,111 +42,14 @@ def software_versions() -> Dict[str, str]:
     return versions
 
 
-class PeakMemory:
-    """Peak memory of a block above what was in use when it started, in MiB.
-
-    CUDA: the caching allocator's peak. CPU: the process's resident set, sampled every 5 ms
-    by a thread (torch's CPU allocator keeps no statistics); meaningful from the first run of
-    a model in a process, since freed memory is kept by the process.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.peak_mib = 0.0
-
-    @contextmanager
-    def measure(self) -> Iterator['PeakMemory']:
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
-            base = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            yield self
-            torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device) - base
-            self.peak_mib = max(self.peak_mib, peak / 2**20)
-            return
-        import psutil
-        process = psutil.Process(os.getpid())
-        base = process.memory_info().rss
-        peak = [base]
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                stop.wait(0.005)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            yield self
-        finally:
-            stop.set()
-            sampler.join()
-            self.peak_mib = max(self.peak_mib, (peak[0] - base) / 2**20)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-@dataclass
-class Timing:
-    """Seconds per call of each timed iteration, grouped by repeat."""
-    batch_size: int
-    repeats: List[List[float]] = field(default_factory=list)
-    peak_memory_mib: float = 0.0
-
-    def images_per_s(self) -> List[float]:
-        return [self.batch_size * len(r) / sum(r) for r in self.repeats]
-
-    def summary(self) -> Dict[str, float]:
-        ips = self.images_per_s()
-        all_times = [t for r in self.repeats for t in r]
-        return dict(images_per_s_mean=statistics.mean(ips),
-                    images_per_s_median=statistics.median(ips),
-                    images_per_s_min=min(ips), images_per_s_max=max(ips),
-                    ms_per_image_median=1000 * statistics.median(all_times) / self.batch_size,
-                    peak_memory_mib=self.peak_memory_mib)
-
-
-def time_function(fn: Callable[[], object], device: torch.device, batch_size: int,
-                  iters: int, warmup: int, repeats: int = 1,
-                  progress: Optional[Callable[[str], None]] = None,
-                  timing: Optional[Timing] = None) -> Timing:
-    """Time ``fn`` ``iters`` times per repeat after ``warmup`` untimed calls; each call is
-    synchronised on GPU. Passing ``timing`` appends repeats to it (interleaved runs)."""
-    timing = timing or Timing(batch_size)
-    memory = PeakMemory(device)
-    # From the first call on: on the CPU, memory freed by a warm-up stays with the process and
-    # later calls would look free.
-    with memory.measure():
-        for i in range(warmup):
-            fn()
-            if progress:
-                progress(f'  warm-up {i + 1}/{warmup}')
-        synchronize(device)
-        for r in range(repeats):
-            times = []
-            for i in range(iters):
-                start = time.perf_counter()
-                fn()
-                synchronize(device)
-                times.append(time.perf_counter() - start)
-            timing.repeats.append(times)
-            if progress:
-                progress(f'  repeat {len(timing.repeats)}: '
-                         f'{batch_size * len(times) / sum(times):.2f} images/s')
-    timing.peak_memory_mib = max(timing.peak_memory_mib, memory.peak_mib)
-    return timing
-
-
-def autocast(device: torch.device, amp: bool):
-    if not amp:
-        return nullcontext()
-    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+def summarize(entry: Entry, batch_size: int) -> Dict[str, float]:
+    """images/s of each round (mean, median, min, max), ms per image, peak memory."""
+    ips = [batch_size * len(r) / sum(r) for r in entry.rounds]
+    return dict(images_per_s_mean=statistics.mean(ips),
+                images_per_s_median=statistics.median(ips),
+                images_per_s_min=min(ips), images_per_s_max=max(ips),
+                ms_per_image_median=entry.median_ms() / batch_size,
+                peak_memory_mib=entry.peak_memory_mib)
 
 
 @dataclass
@@ -207,15 +108,11 @@ def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
 
 
 def config_from_path(path: str):
-    """``Config.fromfile`` that also accepts ``mmdet::swin/...`` paths of installed
-    packages."""
+    """``Config.fromfile`` that also takes ``mmrest::NAME`` and ``mmdet::swin/...`` paths."""
     from mmengine.config import Config
-    if '::' in path:
-        from mmengine.config.utils import _get_package_and_cfg_path
-        from mmengine.utils import get_installed_path
-        package, relative = _get_package_and_cfg_path(path)
-        path = os.path.join(get_installed_path(package), '.mim', 'configs', relative)
-    return Config.fromfile(path)
+
+    from ..utils.configs import resolve_config_path
+    return Config.fromfile(resolve_config_path(path))
 
 
 def build_from_config(cfg, checkpoint: Optional[str], device: torch.device):
@@ -294,7 +191,10 @@ def benchmark_config(cfg,
 
     if progress:
         progress(f'timing: {warmup} warm-up, then {repeats} x {iters} iterations')
-    timing = time_function(step, dev, batch_size, iters, warmup, repeats, progress)
+    entry = interleaved_timing({config_name: step}, dev, iters, warmup, repeats,
+                               progress)[config_name]
+    if not entry.ok:
+        raise RuntimeError(f'{config_name} failed: {entry.error}')
     precision = 'fp32' if not amp else ('AMP fp16' if dev.type == 'cuda' else 'AMP bf16')
     return BenchmarkReport(
         config=config_name, checkpoint=checkpoint,
@@ -304,5 +204,5 @@ def benchmark_config(cfg,
         batch_size=batch_size, iters=iters, warmup=warmup, repeats=repeats,
         fuse_conv_bn=fuse_conv_bn, cudnn_benchmark=cudnn_benchmark,
         data='test split of the config' if real_data else 'random tensor',
-        versions=software_versions(), results=timing.summary(),
-        images_per_s_per_repeat=timing.images_per_s())
+        versions=software_versions(), results=summarize(entry, batch_size),
+        images_per_s_per_repeat=[batch_size * len(r) / sum(r) for r in entry.rounds])

@@ -3,7 +3,7 @@ class (attention matrix products included), padding overhead, and measured time 
 
     python tools/analysis/attn_styles.py configs/mask_rcnn_restv2_t_1x.py \
         [--styles global win cwin hwin] [--input 1280x800] [--device cpu|cuda] [--iters N] \
-        [--train] [--out-dir work_dirs/attn_styles]
+        [--repeats R] [--amp] [--train] [--out-dir work_dirs/attn_styles]
 """
 import argparse
 import json
@@ -31,14 +31,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='window sizes per stage in tokens (default: the config\'s, '
                         'else 64 32 16 8)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--iters', type=int, default=3, help='timed runs per style')
+    parser.add_argument('--iters', type=int, default=3, help='timed runs per style and round')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs first')
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='interleaved rounds (every style in turn in each)')
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: float16 on a GPU, bfloat16 on the CPU')
     parser.add_argument('--train', action='store_true', help='also time training steps')
     parser.add_argument('--out-dir', default='work_dirs/attn_styles',
                         help='where the CSV, JSON and PNG chart go')
     args = parser.parse_args(argv)
-    if args.iters < 1 or args.warmup < 0:
-        parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.iters < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error('--iters and --repeats must be >= 1 and --warmup >= 0')
     if args.device == 'cuda':
         import torch
         if not torch.cuda.is_available():
@@ -52,7 +56,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error('the config\'s model.backbone is not a ResT / ResTV2 backbone')
     results = compare_attention_styles(
         cfg, args.styles, args.input, args.device, args.iters, args.warmup, args.train,
-        args.window_size, progress=lambda msg: print(msg, flush=True))
+        args.window_size, repeats=args.repeats, amp=args.amp,
+        progress=lambda msg: print(msg, flush=True))
     h, w = args.input
     title = f'{osp.basename(args.config)} at {w}x{h}, {args.device}'
     print(f'\n{title} (FLOPs: one multiply-add counted once; pad: extra attended tokens)')

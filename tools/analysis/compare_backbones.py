@@ -1,9 +1,10 @@
-"""Params, FLOPs, latency and peak memory of ResT / ResTv2 against Swin, ConvNeXt and ResNet
-(backbones at 224x224 and 1280x800, Mask R-CNN at 1280x800), measured in one process with
-interleaved repeats; writes a Markdown report.
+"""Params, FLOPs, latency and peak memory of ResT / ResTv2 backbones against Swin, ConvNeXt
+and ResNet backbones at 224x224 and 1280x800, measured in one process with interleaved
+rounds; writes a Markdown report. Whole detectors, segmentors and classifiers as the papers
+measure them: tools/analysis/speed_suite.py.
 
     python tools/analysis/compare_backbones.py [--device cpu|cuda] [--amp] [--repeats 3]
-        [--out docs/benchmarks.md] [--skip-mask-rcnn] [--models ResTv2-T Swin-T ...]
+        [--out docs/benchmarks.md] [--models ResTv2-T Swin-T ...]
 """
 import argparse
 import os.path as osp
@@ -15,8 +16,8 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
-from mmrest.analysis.compare import (BACKBONES, MASK_RCNN_CONFIGS,  # noqa: E402
-                                     compare_backbones, compare_mask_rcnn, format_markdown)
+from mmrest.analysis.compare import (BACKBONES, compare_backbones,  # noqa: E402
+                                     format_markdown)
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
@@ -26,9 +27,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+', choices=list(BACKBONES),
                         default=[name for name in BACKBONES if not name.endswith('-explicit')])
-    parser.add_argument('--mask-rcnn', nargs='+', default=list(MASK_RCNN_CONFIGS),
-                        choices=list(MASK_RCNN_CONFIGS))
-    parser.add_argument('--skip-mask-rcnn', action='store_true')
     parser.add_argument('--small', type=parse_wh, default=(224, 224), help='WxH')
     parser.add_argument('--small-batch', type=int, default=16)
     parser.add_argument('--large', type=parse_wh, default=(800, 1280), help='WxH')
@@ -49,13 +47,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     args.warmup, args.repeats, args.amp, progress=say)
         sections.append(format_markdown(
             f'Backbone forward, {size[1]}x{size[0]}, batch {batch}', entries, batch))
-        say('\n' + sections[-1] + '\n')
-    if not args.skip_mask_rcnn:
-        entries = compare_mask_rcnn(args.mask_rcnn, args.large, args.device, 1, args.warmup,
-                                    args.repeats, args.amp, progress=say)
-        sections.append(format_markdown(
-            f'Mask R-CNN inference (backbone + FPN + RPN + RoI heads), {args.large[1]}x'
-            f'{args.large[0]}, batch 1', entries, 1))
         say('\n' + sections[-1] + '\n')
     dev = torch.device(args.device)
     conditions = (f'Device: {device_name(dev)}; precision: '

@@ -1,0 +1,591 @@
+"""The papers' speed protocol in one run (``tools/analysis/speed_suite.py``).
+
+Parts (``--only`` picks some):
+
+- ``maskrcnn``: Mask R-CNN inference FPS at 1280x800, batch 1 (``mode='predict'``, post-processing
+  included): ResTv2-T/S/B, Swin-T, ConvNeXt-T (mmpretrain's backbone in mmdet's Mask R-CNN, as
+  mmdet's ConvNeXt configs do), ResNet-50.
+- ``upernet``: UperNet FPS at 512x512: ResTv2-T/S/B, Swin-T, ConvNeXt-T.
+- ``imagenet``: classification throughput at 224 (logits, ``mode='tensor'``) with the largest
+  batch up to 256 that fits on a GPU (a fixed batch on the CPU): ResTv2-T/S/B/L,
+  ResT-Lite/S/B/L, Swin-T, ConvNeXt-T.
+- ``attn_styles``: Mask R-CNN ResTv2-T at 1280x800 with global / win / cwin / hwin attention:
+  ms per image and FLOPs by operator class (ResTv2 paper, Table 4).
+- ``training``: Mask R-CNN ResTv2-T training steps, batch 2 at 1333x800: step time and peak
+  memory, with and without activation checkpointing (``with_cp``).
+
+Every comparison is interleaved in one process (each model in turn, every round), with warm-up
+and device synchronisation; random weights throughout (speed does not depend on them; the
+predictions are meaningless). ``amp=True`` measures every part in fp32 and with autocast
+(float16 on a GPU, bfloat16 on the CPU, where a model whose operators lack bfloat16 kernels is
+reported as failing). One part failing is reported and the others still run.
+"""
+import copy
+import gc
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from . import paper
+from .benchmark import build_from_config, config_from_path, device_name, software_versions
+from .model_inputs import make_data_samples, num_classes_of
+from .timing import (Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing,
+                     short_error, synchronize)
+
+Say = Callable[[str], None]
+Size = Tuple[int, int]  # (H, W)
+
+# name -> config; ResTv2 and mmrest's own configs first, then the peers the papers compare with.
+MASK_RCNN_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::mask_rcnn_restv2_t_3x.py',
+    'ResTv2-S': 'mmrest::mask_rcnn_restv2_s_3x.py',
+    'ResTv2-B': 'mmrest::mask_rcnn_restv2_b_3x.py',
+    'Swin-T': 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    'ConvNeXt-T': 'mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py',
+    'ResNet-50': 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+}
+UPERNET_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::upernet_restv2_t_160k_ade20k.py',
+    'ResTv2-S': 'mmrest::upernet_restv2_s_160k_ade20k.py',
+    'ResTv2-B': 'mmrest::upernet_restv2_b_160k_ade20k.py',
+    'Swin-T': 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+    'ConvNeXt-T': 'mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py',
+}
+IMAGENET_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::imagenet/restv2_t_in1k.py',
+    'ResTv2-S': 'mmrest::imagenet/restv2_s_in1k.py',
+    'ResTv2-B': 'mmrest::imagenet/restv2_b_in1k.py',
+    'ResTv2-L': 'mmrest::imagenet/restv2_l_in1k.py',
+    'ResT-Lite': 'mmrest::imagenet/rest_lite_in1k.py',
+    'ResT-S': 'mmrest::imagenet/rest_s_in1k.py',
+    'ResT-B': 'mmrest::imagenet/rest_b_in1k.py',
+    'ResT-L': 'mmrest::imagenet/rest_l_in1k.py',
+    'Swin-T': 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py',
+    'ConvNeXt-T': 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
+}
+ATTN_STYLE_CONFIG = 'mmrest::mask_rcnn_restv2_t_1x.py'
+TRAINING_CONFIG = 'mmrest::mask_rcnn_restv2_t_3x.py'
+PEERS = ('Swin-T', 'ConvNeXt-T')  # the ratio columns
+MAX_GPU_BATCH = 256
+
+
+@dataclass
+class Settings:
+    """What a run measures and how long."""
+    device: str = 'cuda'
+    amp: bool = False  # fp32 and AMP
+    quick: bool = False  # every part at tiny sizes: a smoke test
+    warmup: int = 10
+    iters: int = 20  # timed calls per model and round
+    repeats: int = 5  # interleaved rounds
+    cpu_batch: int = 16  # ImageNet batch on the CPU (no search for the largest)
+    maskrcnn_size: Size = (800, 1280)
+    upernet_size: Size = (512, 512)
+    imagenet_size: Size = (224, 224)
+    training_size: Size = (800, 1333)
+    training_batch: int = 2
+    models: Optional[Sequence[str]] = None  # restrict every part to these names
+
+    @classmethod
+    def for_device(cls, device: str, quick: bool = False, **overrides) -> 'Settings':
+        """Defaults that finish in minutes: many short calls on a GPU, few long ones on the
+        CPU; ``quick`` shrinks every size (ImageNet stays at 224: mmpretrain's Swin-T needs
+        its 7x7 windows at stride 32)."""
+        if quick:
+            base = dict(warmup=1, iters=1, repeats=2, cpu_batch=2, maskrcnn_size=(96, 128),
+                        upernet_size=(64, 64), imagenet_size=(224, 224),
+                        training_size=(96, 128), training_batch=2)
+        elif device.startswith('cuda'):
+            base = dict(warmup=10, iters=20, repeats=5)
+        else:
+            base = dict(warmup=1, iters=1, repeats=3)
+        base.update(overrides)
+        return cls(device=device, quick=quick, **base)
+
+    def precisions(self) -> List[str]:
+        return ['fp32', 'amp'] if self.amp else ['fp32']
+
+    def amp_dtype(self) -> str:
+        return 'float16' if self.device.startswith('cuda') else 'bfloat16'
+
+
+@dataclass
+class Measurement:
+    """One model (or variant) in one precision."""
+    model: str
+    precision: str
+    batch_size: int
+    input_hw: Size
+    params: int = 0
+    times_s: List[float] = field(default_factory=list)  # per call (one batch)
+    peak_memory_mib: Optional[float] = None
+    flops: Dict[str, int] = field(default_factory=dict)
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.times_s)
+
+    def ms_per_image(self) -> float:
+        return 1000 * statistics.median(self.times_s) / self.batch_size
+
+    def spread_ms(self) -> Tuple[float, float]:
+        return (1000 * min(self.times_s) / self.batch_size,
+                1000 * max(self.times_s) / self.batch_size)
+
+    def images_per_s(self) -> float:
+        return 1000 / self.ms_per_image()
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        if self.ok:
+            out.update(ms_per_image_median=self.ms_per_image(), spread_ms=self.spread_ms(),
+                       images_per_s=self.images_per_s())
+        return out
+
+
+@dataclass
+class PartResult:
+    name: str
+    title: str
+    measurements: List[Measurement] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    error: Optional[str] = None
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _named(models: Dict[str, str], settings: Settings) -> Dict[str, str]:
+    if settings.models is None:
+        return dict(models)
+    return {k: v for k, v in models.items() if k in settings.models}
+
+
+def _load(path: str, overrides: Optional[dict] = None):
+    cfg = config_from_path(path)
+    if overrides:
+        cfg.merge_from_dict(overrides)
+    return cfg
+
+
+def _build(name: str, path: str, device: torch.device, say: Say,
+           overrides: Optional[dict] = None):
+    say(f'  building {name} ({path})')
+    model, scope = build_from_config(_load(path, overrides), None, device)
+    return model, scope
+
+
+def _is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.cuda.OutOfMemoryError) or 'out of memory' in str(error)
+
+
+def _time(calls: Dict[str, Callable[[], object]], settings: Settings, device: torch.device,
+          say: Say) -> Dict[str, Entry]:
+    return interleaved_timing(calls, device, settings.iters, settings.warmup, settings.repeats,
+                              progress=say)
+
+
+def _measurement(entry: Entry, precision: str, batch: int, size: Size, params: int,
+                 device: torch.device, **extra) -> Measurement:
+    return Measurement(entry.name, precision, batch, size, params, entry.times,
+                       entry.peak_memory_mib if device.type == 'cuda' else None,
+                       error=entry.error, **extra)
+
+
+def _params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
+                    settings: Settings, say: Say, mode: str = 'predict',
+                    batch_for: Optional[Callable] = None) -> PartResult:
+    """Build every model of ``models``, then time them interleaved per precision."""
+    device = torch.device(settings.device)
+    result = PartResult(part, title)
+    built: Dict[str, tuple] = {}
+    for name, path in _named(models, settings).items():
+        try:
+            built[name] = _build(name, path, device, say)
+        except Exception as error:  # noqa: BLE001
+            for precision in settings.precisions():
+                result.measurements.append(Measurement(name, precision, 1, size,
+                                                       error=short_error(error)))
+            say(f'  {name}: could not be built ({short_error(error)})')
+    for precision in settings.precisions():
+        amp = precision == 'amp'
+        calls, batches = {}, {}
+        for name, (model, scope) in built.items():
+            batch = batch_for(model, scope, amp) if batch_for else 1
+            batches[name] = batch
+            inputs = torch.randn(batch, 3, *size, device=device)
+            samples = make_data_samples(scope, batch, size)
+
+            def call(model=model, inputs=inputs, samples=samples, amp=amp):
+                with torch.no_grad(), autocast(device, amp):
+                    return model(inputs, copy.deepcopy(samples), mode=mode)
+            calls[name] = call
+        say(f'[{part}] timing {len(calls)} models, {precision}, {size[1]}x{size[0]}')
+        for name, entry in _time(calls, settings, device, say).items():
+            result.measurements.append(_measurement(entry, precision, batches[name], size,
+                                                    _params(built[name][0]), device))
+        del calls
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+    del built
+    gc.collect()
+    return result
+
+
+def largest_batch(model: torch.nn.Module, size: Size, device: torch.device, amp: bool,
+                  limit: int = MAX_GPU_BATCH) -> int:
+    """The largest power-of-two batch up to ``limit`` whose forward fits in GPU memory."""
+    batch = limit
+    while batch >= 1:
+        try:
+            with torch.no_grad(), autocast(device, amp):
+                model(torch.randn(batch, 3, *size, device=device), mode='tensor')
+            synchronize(device)
+            return batch
+        except Exception as error:  # noqa: BLE001
+            if not _is_oom(error):
+                raise
+            torch.cuda.empty_cache()
+            batch //= 2
+    raise RuntimeError('not even one image fits in GPU memory')
+
+
+# --------------------------------------------------------------------------------------- parts
+def part_maskrcnn(settings: Settings, say: Say) -> PartResult:
+    h, w = settings.maskrcnn_size
+    return _inference_part('maskrcnn', f'Mask R-CNN inference, {w}x{h}, batch 1 (FPS)',
+                           MASK_RCNN_MODELS, settings.maskrcnn_size, settings, say)
+
+
+def part_upernet(settings: Settings, say: Say) -> PartResult:
+    h, w = settings.upernet_size
+    return _inference_part('upernet', f'UperNet inference, {w}x{h}, batch 1 (FPS)',
+                           UPERNET_MODELS, settings.upernet_size, settings, say)
+
+
+def part_imagenet(settings: Settings, say: Say) -> PartResult:
+    device = torch.device(settings.device)
+    size = settings.imagenet_size
+
+    def batch_for(model, scope, amp):
+        if device.type != 'cuda':
+            return settings.cpu_batch
+        return largest_batch(model, size, device, amp)
+
+    rule = ('largest power of two up to 256 that fits' if device.type == 'cuda' else
+            f'{settings.cpu_batch} on the CPU')
+    result = _inference_part('imagenet',
+                             f'ImageNet classification throughput, {size[1]}x{size[0]} '
+                             f'(images/s; batch: {rule})', IMAGENET_MODELS, size, settings,
+                             say, mode='tensor', batch_for=batch_for)
+    return result
+
+
+def part_attn_styles(settings: Settings, say: Say) -> PartResult:
+    from .attn_styles import STYLES, compare_attention_styles
+    size = settings.maskrcnn_size
+    result = PartResult('attn_styles', f'Attention styles, Mask R-CNN ResTv2-T, {size[1]}x'
+                        f'{size[0]}, batch 1 (ms per image; FLOPs by operator class)')
+    cfg = _load(ATTN_STYLE_CONFIG)
+    for precision in settings.precisions():
+        styles = compare_attention_styles(
+            cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
+            repeats=settings.repeats, amp=precision == 'amp', count_flops=precision == 'fp32',
+            progress=say)
+        for style in styles:
+            result.measurements.append(Measurement(
+                style.style, precision, 1, size, style.params,
+                [t / 1000 for t in style.forward_ms], style.peak_memory_mib,
+                flops=dict(style.flops), error=style.error))
+    result.notes.append('FLOPs count one multiply-add once, the attention matrix products '
+                        '(fused kernel included) as matmul, for the tensor-mode forward.')
+    return result
+
+
+def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool, size: Size,
+                    batch: int):
+    """A Mask R-CNN in training mode, its optimizer wrapper (AMP: mmengine's
+    AmpOptimWrapper) and a synthetic batch as a dataloader gives it."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    cfg = _load(config, {'model.backbone.with_cp': with_cp})
+    model, scope = build_from_config(cfg, None, device)
+    model.train()
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    if amp:
+        optim_cfg.type = 'AmpOptimWrapper'
+        optim_cfg.setdefault('loss_scale', 'dynamic')
+    with DefaultScope.overwrite_default_scope(scope):
+        optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    gen = torch.Generator().manual_seed(0)
+    data = dict(inputs=[torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=gen)
+                        for _ in range(batch)],
+                data_samples=make_data_samples(scope, batch, size, with_targets=True,
+                                               num_classes=num_classes_of(model)))
+    return model, optim_wrapper, data
+
+
+def _training_memory(config: str, with_cp: bool, device: str, amp: bool, size: Size,
+                     batch: int) -> float:
+    """Peak memory (MiB) of two training steps in this (fresh) process: everything the step
+    holds, the model and optimizer state included."""
+    dev = torch.device(device)
+    memory = PeakMemory(dev, absolute=True)
+    with memory.measure():
+        model, optim_wrapper, data = _training_setup(config, with_cp, dev, amp, size, batch)
+        for _ in range(2):
+            model.train_step(copy.deepcopy(data), optim_wrapper)
+        synchronize(dev)
+    return memory.peak_mib
+
+
+def part_training(settings: Settings, say: Say) -> PartResult:
+    device = torch.device(settings.device)
+    size, batch = settings.training_size, settings.training_batch
+    result = PartResult('training', f'Mask R-CNN ResTv2-T training step, batch {batch} at '
+                        f'{size[1]}x{size[0]} (ms per step; peak memory of a fresh process)')
+    for precision in settings.precisions():
+        amp = precision == 'amp'
+        variants = {'with_cp=False': False, 'with_cp=True': True}
+        if amp and device.type != 'cuda':
+            for name in variants:
+                result.measurements.append(Measurement(
+                    name, precision, batch, size,
+                    error='mmengine AMP training (AmpOptimWrapper) needs a GPU'))
+            continue
+        calls, params = {}, {}
+        for name, with_cp in variants.items():
+            say(f'  building {name}')
+            model, optim_wrapper, data = _training_setup(TRAINING_CONFIG, with_cp, device,
+                                                         amp, size, batch)
+            params[name] = _params(model)
+
+            def step(model=model, optim_wrapper=optim_wrapper, data=data):
+                model.train_step(copy.deepcopy(data), optim_wrapper)
+            calls[name] = step
+        say(f'[training] timing {precision}')
+        entries = _time(calls, settings, device, say)
+        del calls
+        gc.collect()
+        for name, with_cp in variants.items():
+            measurement = _measurement(entries[name], precision, batch, size, params[name],
+                                       device)
+            if measurement.ok:
+                say(f'  peak memory of {name}, {precision}, in a fresh process')
+                measurement.peak_memory_mib = call_in_fresh_process(
+                    _training_memory, TRAINING_CONFIG, with_cp, settings.device, amp, size,
+                    batch)
+            result.measurements.append(measurement)
+    result.notes.append('Synthetic batch with random boxes and masks through the model\'s '
+                        'data preprocessor; one step = forward, backward and the AdamW '
+                        'update of the config\'s optimizer wrapper.')
+    return result
+
+
+PARTS: Dict[str, Callable[[Settings, Say], PartResult]] = {
+    'maskrcnn': part_maskrcnn,
+    'upernet': part_upernet,
+    'imagenet': part_imagenet,
+    'attn_styles': part_attn_styles,
+    'training': part_training,
+}
+PAPER_FIGURES = {
+    'maskrcnn': (paper.MASK_RCNN_FPS, 'FPS'),
+    'upernet': (paper.UPERNET_FPS, 'FPS'),
+    'imagenet': (paper.IMAGENET_THROUGHPUT, 'images/s'),
+}
+
+
+# --------------------------------------------------------------------------------------- suite
+@dataclass
+class SuiteReport:
+    conditions: dict
+    parts: List[PartResult]
+
+    def as_dict(self) -> dict:
+        return dict(conditions=self.conditions, parts={
+            p.name: dict(title=p.title, error=p.error, seconds=round(p.seconds, 1),
+                         notes=p.notes, measurements=[m.as_dict() for m in p.measurements])
+            for p in self.parts})
+
+
+def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
+    device = torch.device(settings.device)
+    cond = dict(
+        command=command, date=time.strftime('%Y-%m-%d %H:%M'),
+        device=settings.device, device_name=device_name(device),
+        precisions=[p if p == 'fp32' else f'AMP ({settings.amp_dtype()} autocast)'
+                    for p in settings.precisions()],
+        weights='random (speed only)', parts=list(parts), quick=settings.quick,
+        warmup=settings.warmup, iters=settings.iters, repeats=settings.repeats,
+        settings={k: v for k, v in asdict(settings).items() if k != 'models'},
+        versions=software_versions())
+    if device.type == 'cuda':
+        cond['cudnn_benchmark'] = True
+    else:
+        cond['threads'] = torch.get_num_threads()
+        cond['load_average_at_start'] = round(os.getloadavg()[0], 2)
+    return cond
+
+
+def run_suite(settings: Settings, parts: Optional[Sequence[str]] = None,
+              command: str = '', say: Say = print) -> SuiteReport:
+    """Run ``parts`` (default: all) and return their results; a part that raises is
+    recorded with its traceback and the next one runs."""
+    parts = list(parts or PARTS)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f'unknown parts {unknown}; choose from {", ".join(PARTS)}')
+    if settings.device.startswith('cuda'):
+        if not torch.cuda.is_available():
+            raise RuntimeError('--device cuda: no GPU is available here')
+        torch.backends.cudnn.benchmark = True
+    report = SuiteReport(conditions(settings, parts, command), [])
+    for name in parts:
+        say(f'\n== part {name}')
+        start = time.perf_counter()
+        try:
+            result = PARTS[name](settings, say)
+        except Exception:  # noqa: BLE001 (reported; the other parts still run)
+            result = PartResult(name, name, error=traceback.format_exc())
+            say(f'part {name} FAILED:\n{result.error}')
+        result.seconds = time.perf_counter() - start
+        say(f'== part {name} done in {result.seconds:.0f} s')
+        report.parts.append(result)
+        gc.collect()
+    if not settings.device.startswith('cuda'):
+        report.conditions['load_average_at_end'] = round(os.getloadavg()[0], 2)
+    return report
+
+
+# ------------------------------------------------------------------------------------- reports
+def _ratio(value: Optional[float], reference: Optional[float]) -> str:
+    if value is None or reference is None or not reference or math.isnan(value):
+        return '-'
+    return f'{value / reference:.2f}x'
+
+
+def _speed_table(part: PartResult, precision: str) -> List[str]:
+    """Rows with throughput and its ratio to each peer, measured and in the paper."""
+    figures, unit = PAPER_FIGURES.get(part.name, ({}, 'FPS'))
+    rows = [m for m in part.measurements if m.precision == precision]
+    measured = {m.model: m.images_per_s() for m in rows if m.ok}
+    header = ['model', 'params', 'batch', 'ms / image (median)', 'spread (min-max)', unit]
+    for peer in PEERS:
+        header += [f'vs {peer}', f'paper vs {peer}']
+    header.append('peak memory')
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for m in rows:
+        if not m.ok:
+            lines.append(f'| {m.model} | {m.params / 1e6:.1f}M | {m.batch_size} | failed: '
+                         f'{m.error} |' + ' |' * (len(header) - 4))
+            continue
+        low, high = m.spread_ms()
+        cells = [m.model, f'{m.params / 1e6:.1f}M', str(m.batch_size),
+                 f'{m.ms_per_image():.2f}', f'{low:.2f}-{high:.2f}',
+                 f'{m.images_per_s():.2f}']
+        for peer in PEERS:
+            cells += [_ratio(measured.get(m.model), measured.get(peer)),
+                      _ratio(figures.get(m.model), figures.get(peer))]
+        cells.append('-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _attn_table(part: PartResult, precision: str) -> List[str]:
+    rows = [m for m in part.measurements if m.precision == precision]
+    glob = next((m for m in rows if m.model == 'global' and m.ok), None)
+    classes = ('conv', 'linear', 'matmul', 'others')
+    lines = ['| style | params | FLOPs | ' + ' | '.join(classes) +
+             ' | ms / image (median) | spread | vs global | paper ms/iter | paper vs global | '
+             'paper FLOPs |', '|' + '---|' * 12]
+    for m in rows:
+        if not m.ok:
+            lines.append(f'| {m.model} | failed: {m.error} |' + ' |' * 10)
+            continue
+        flops = [m.flops.get(c, 0) / 1e9 for c in classes] if m.flops else []
+        paper_flops = paper.ATTN_STYLE_FLOPS_G.get(m.model, {})
+        low, high = m.spread_ms()
+        cells = [m.model, f'{m.params / 1e6:.2f}M',
+                 f'{sum(flops):.1f}G' if flops else '-'] + \
+            ([f'{f:.2f}G' for f in flops] if flops else ['-'] * 4) + \
+            [f'{m.ms_per_image():.1f}', f'{low:.1f}-{high:.1f}',
+             _ratio(m.ms_per_image(), glob.ms_per_image() if glob else None),
+             f'{paper.ATTN_STYLE_MS.get(m.model, float("nan")):.1f}',
+             _ratio(paper.ATTN_STYLE_MS.get(m.model), paper.ATTN_STYLE_MS['global']),
+             f'{sum(paper_flops.values()):.1f}G' if paper_flops else '-']
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _training_table(part: PartResult, precision: str) -> List[str]:
+    rows = [m for m in part.measurements if m.precision == precision]
+    lines = ['| variant | params | ms / step (median) | spread (min-max) | images/s | '
+             'peak memory |', '|---|---|---|---|---|---|']
+    for m in rows:
+        if not m.ok:
+            lines.append(f'| {m.model} | failed: {m.error} | | | | |')
+            continue
+        step = [1000 * t for t in m.times_s]
+        memory = '-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB'
+        lines.append(f'| {m.model} | {m.params / 1e6:.2f}M | {statistics.median(step):.0f} | '
+                     f'{min(step):.0f}-{max(step):.0f} | '
+                     f'{m.batch_size * 1000 / statistics.median(step):.2f} | {memory} |')
+    return lines
+
+
+TABLES = {'attn_styles': _attn_table, 'training': _training_table}
+
+
+def format_markdown(report: SuiteReport) -> str:
+    c = report.conditions
+    lines = ['# mmrest speed suite', '', f'Command: `{c["command"]}`', '',
+             f'Device: {c["device_name"]}; precision: {", ".join(c["precisions"])}; '
+             f'{c["weights"]} weights; {c["repeats"]} interleaved rounds x {c["iters"]} calls '
+             f'after {c["warmup"]} warm-up; medians over all timed calls, spread = fastest and '
+             f'slowest call' + (f'; load average {c["load_average_at_start"]} at the start, '
+                                 f'{c.get("load_average_at_end", "?")} at the end'
+                                 if 'load_average_at_start' in c else '; cudnn.benchmark on')
+             + '. ' + ', '.join(f'{k} {v}' for k, v in c['versions'].items()) + '.',
+             '', f'Date: {c["date"]}.' + (' QUICK run (tiny sizes): a smoke test, not a '
+                                          'measurement.' if c['quick'] else '')]
+    for part in report.parts:
+        lines += ['', f'## {part.title}', '']
+        if part.error:
+            lines += ['FAILED:', '', '```', part.error.strip(), '```']
+            continue
+        for precision in sorted({m.precision for m in part.measurements},
+                                key=['fp32', 'amp'].index):
+            label = precision if precision == 'fp32' else \
+                next(p for p in c['precisions'] if p.startswith('AMP'))
+            lines += [f'**{label}**', '']
+            lines += TABLES.get(part.name, _speed_table)(part, precision)
+            lines.append('')
+        lines += part.notes + [f'Took {part.seconds:.0f} s.']
+    return '\n'.join(lines) + '\n'
+
+
+def write_report(report: SuiteReport, out_dir: Path) -> Tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / 'speed.md', out_dir / 'speed.json'
+    md.write_text(format_markdown(report))
+    js.write_text(json.dumps(report.as_dict(), indent=1) + '\n')
+    return md, js
+
+
+def command_line(argv: Optional[Sequence[str]]) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return 'python tools/analysis/speed_suite.py ' + ' '.join(args)

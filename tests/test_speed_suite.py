@@ -1,0 +1,106 @@
+"""The speed suite (tools/analysis/speed_suite.py): its quick run covers every part on the CPU,
+writes the tables with the papers' ratios, and survives a part that fails."""
+import json
+
+import pytest
+
+from mmrest.analysis import paper, speed_suite
+from tools.analysis.speed_suite import main
+
+# ResTv2-T against the two peers keeps the run short (the attention-style and training parts
+# always measure all their variants).
+MODELS = ['ResTv2-T', 'Swin-T', 'ConvNeXt-T']
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('speed')
+    code = main(['--device', 'cpu', '--quick', '--out', str(out), '--models', *MODELS])
+    return code, json.loads((out / 'speed.json').read_text()), (out / 'speed.md').read_text()
+
+
+def test_every_part_runs(quick_run):
+    code, report, _ = quick_run
+    assert code == 0
+    assert list(report['parts']) == list(speed_suite.PARTS)
+    for name, part in report['parts'].items():
+        assert part['error'] is None, name
+        assert part['measurements'], name
+        for m in part['measurements']:
+            assert m['error'] is None, (name, m['model'], m['error'])
+            assert len(m['times_s']) == 2 and m['images_per_s'] > 0  # 2 rounds x 1 call
+
+
+def test_comparisons_hold_the_peers(quick_run):
+    _, report, _ = quick_run
+    for part in ('maskrcnn', 'upernet', 'imagenet'):
+        names = [m['model'] for m in report['parts'][part]['measurements']]
+        assert names == ['ResTv2-T', 'Swin-T', 'ConvNeXt-T'], part
+    imagenet = report['parts']['imagenet']['measurements']
+    assert {m['batch_size'] for m in imagenet} == {2}  # the quick CPU batch
+    styles = report['parts']['attn_styles']['measurements']
+    assert [m['model'] for m in styles] == ['global', 'win', 'cwin', 'hwin']
+    for m in styles:
+        assert set(m['flops']) == {'conv', 'linear', 'matmul', 'others'}
+        assert m['flops']['matmul'] > 0  # the fused attention products are counted
+    # CWin's identity-initialised depth-wise convs: 3x3 weights + bias over 96+192+384+768.
+    params = {m['model']: m['params'] for m in styles}
+    assert params['cwin'] - params['global'] == 10 * (96 + 192 + 384 + 768)
+    training = report['parts']['training']['measurements']
+    assert [m['model'] for m in training] == ['with_cp=False', 'with_cp=True']
+    assert all(m['peak_memory_mib'] > 100 for m in training)  # measured in a fresh process
+
+
+def test_conditions_are_recorded(quick_run):
+    _, report, _ = quick_run
+    c = report['conditions']
+    assert c['device'] == 'cpu' and c['quick'] and c['weights'].startswith('random')
+    assert 'torch' in c['versions'] and 'mmdet' in c['versions']
+    assert c['command'].startswith('python tools/analysis/speed_suite.py --device cpu')
+
+
+def test_markdown_sets_ratios_beside_the_papers(quick_run):
+    _, _, text = quick_run
+    assert 'QUICK run' in text
+    assert '| model | params | batch | ms / image (median) |' in text
+    mask_rcnn = text.split('## Mask R-CNN')[1].split('## ')[0]
+    row = next(line for line in mask_rcnn.splitlines() if line.startswith('| ResTv2-T |'))
+    paper_vs_swin = paper.MASK_RCNN_FPS['ResTv2-T'] / paper.MASK_RCNN_FPS['Swin-T']
+    paper_vs_convnext = paper.MASK_RCNN_FPS['ResTv2-T'] / paper.MASK_RCNN_FPS['ConvNeXt-T']
+    assert f'{paper_vs_swin:.2f}x' in row and f'{paper_vs_convnext:.2f}x' in row
+    assert '| with_cp=True |' in text and '| cwin |' in text
+
+
+def test_a_failing_part_is_reported_and_the_others_run(tmp_path, monkeypatch):
+    def broken(settings, say):
+        raise RuntimeError('simulated failure')
+
+    monkeypatch.setitem(speed_suite.PARTS, 'upernet', broken)
+    code = main(['--device', 'cpu', '--quick', '--out', str(tmp_path), '--only', 'upernet',
+                 'imagenet', '--models', 'ResTv2-T'])
+    assert code == 1
+    report = json.loads((tmp_path / 'speed.json').read_text())
+    assert 'simulated failure' in report['parts']['upernet']['error']
+    assert report['parts']['imagenet']['error'] is None
+    assert 'FAILED' in (tmp_path / 'speed.md').read_text()
+
+
+def test_amp_on_the_cpu_is_bfloat16_and_failures_are_per_model(tmp_path):
+    assert main(['--device', 'cpu', '--quick', '--amp', '--out', str(tmp_path), '--only',
+                 'imagenet', 'training', '--models', 'ResTv2-T']) == 0
+    report = json.loads((tmp_path / 'speed.json').read_text())
+    assert report['conditions']['precisions'] == ['fp32', 'AMP (bfloat16 autocast)']
+    imagenet = report['parts']['imagenet']['measurements']
+    assert [(m['model'], m['precision']) for m in imagenet] == [('ResTv2-T', 'fp32'),
+                                                               ('ResTv2-T', 'amp')]
+    assert all(m['error'] is None for m in imagenet)
+    amp_training = [m for m in report['parts']['training']['measurements']
+                    if m['precision'] == 'amp']
+    assert amp_training and all('needs a GPU' in m['error'] for m in amp_training)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(SystemExit):
+        main(['--device', 'cpu', '--out', str(tmp_path), '--only', 'nonsense'])
+    with pytest.raises(SystemExit):
+        main(['--device', 'cpu', '--out', str(tmp_path), '--iters', '0'])

@@ -1,0 +1,66 @@
+"""The papers' speed table in one run: Mask R-CNN and UperNet FPS, ImageNet throughput, the
+attention styles and Mask R-CNN training steps, ResT/ResTv2 against Swin-T, ConvNeXt-T and
+ResNet-50, each comparison interleaved in one process. Writes speed.md and speed.json.
+
+    python tools/analysis/speed_suite.py --out work_dirs/speed [--device cuda|cpu] [--amp]
+        [--quick] [--only maskrcnn upernet imagenet attn_styles training]
+        [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R]
+
+``--amp`` measures fp32 and mixed precision (float16 on a GPU, bfloat16 on the CPU) in one run.
+``--quick`` runs every part at tiny sizes (a smoke test: the test suite runs it on the CPU).
+Random weights: speed only. The logic lives in :mod:`mmrest.analysis.speed_suite`.
+"""
+import argparse
+import os.path as osp
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.speed_suite import (PARTS, Settings, command_line,  # noqa: E402
+                                         format_markdown, run_suite, write_report)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', required=True, type=Path,
+                        help='folder for speed.md and speed.json')
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
+    parser.add_argument('--amp', action='store_true',
+                        help='also measure mixed precision (fp32 and AMP in one run)')
+    parser.add_argument('--quick', action='store_true',
+                        help='every part at tiny sizes, one short round each (smoke test)')
+    parser.add_argument('--only', nargs='+', choices=list(PARTS), metavar='PART',
+                        help=f'parts to run (default: all): {", ".join(PARTS)}')
+    parser.add_argument('--models', nargs='+', metavar='NAME',
+                        help='only these models in the maskrcnn, upernet and imagenet parts '
+                        '(e.g. ResTv2-T Swin-T)')
+    parser.add_argument('--warmup', type=int, help='untimed calls per model first')
+    parser.add_argument('--iters', type=int, help='timed calls per model and round')
+    parser.add_argument('--repeats', type=int, help='interleaved rounds')
+    parser.add_argument('--cpu-batch', type=int, help='ImageNet batch on the CPU (default 16)')
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in dict(warmup=args.warmup, iters=args.iters,
+                                       repeats=args.repeats, cpu_batch=args.cpu_batch).items()
+                 if v is not None}
+    if any(v < (0 if k == 'warmup' else 1) for k, v in overrides.items()):
+        parser.error('--iters, --repeats and --cpu-batch must be >= 1, --warmup >= 0')
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda: no GPU is available here (use --device cpu)')
+    settings = Settings.for_device(args.device, quick=args.quick, amp=args.amp,
+                                   models=args.models, **overrides)
+    say = lambda message: print(message, flush=True)  # noqa: E731
+    report = run_suite(settings, args.only, command_line(argv), say)
+    md, js = write_report(report, args.out)
+    say('\n' + format_markdown(report))
+    say(f'written: {md}, {js}')
+    failed = [p.name for p in report.parts if p.error]
+    if failed:
+        say(f'parts that failed: {", ".join(failed)} (see {md})')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
