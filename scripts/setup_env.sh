@@ -122,6 +122,11 @@ print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in ra
     "$py" -c 'from torch.utils.cpp_extension import CUDA_HOME; assert CUDA_HOME' 2>/dev/null \
       || die "building mmcv's CUDA ops needs the CUDA compiler (nvcc; set CUDA_HOME)"
     ops_tag="cuda$("$py" -c 'import torch; print(torch.version.cuda)')-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -d '.' | tr ' ;' '__')"
+    # torch's headers include cuSPARSE, cuBLAS, ... headers that a toolkit with nvcc alone
+    # lacks; the nvidia-* wheels of a pip-installed torch carry them. After the toolkit's own.
+    wheel_includes="$("$py" -c 'import glob, os, sys
+print(":".join(sorted({p for s in sys.path for p in glob.glob(os.path.join(s, "nvidia", "*", "include"))})))')"
+    [ -z "$wheel_includes" ] || export CPATH="${CPATH:+$CPATH:}$wheel_includes"
   else
     ops_tag=cpu
   fi

@@ -20,15 +20,13 @@ opencv-python-headless) stands in for the opencv-python that mmengine names.
 import argparse
 import datetime
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import venv
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / 'requirements'

@@ -8,7 +8,7 @@ run when mmrest is imported, adds mmrest with its flat names (``mmrest::mask_rcn
 """
 import re
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable
 
 PACKAGE = 'mmrest'
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
