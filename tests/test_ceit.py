@@ -12,7 +12,7 @@ from mmengine.registry import DefaultScope
 
 import mmrest
 from mmrest.models.backbones.ceit import CeiT, LCABlock
-from mmrest.models.leff import LeFF
+from mmrest.models.layers import LeFF
 
 CONFIGS = Path(__file__).resolve().parent.parent / 'configs' / 'imagenet'
 SMALL = dict(embed_dims=32, num_layers=2, num_heads=2)  # fast stand-in for the presets
@@ -225,3 +225,48 @@ def test_checkpoint_at_another_size_loads_with_resized_pos_embed():
     x = torch.randn(1, 3, 384, 384)
     with torch.no_grad():  # a 224 model at 384 interpolates the same way at run time
         torch.testing.assert_close(src.eval()(x)[0], dst.eval()(x)[0])
+
+
+def small_classifier() -> nn.Module:
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(type='ImageClassifier', backbone=dict(type='CeiT', arch=SMALL),
+                                 head=dict(type='VisionTransformerClsHead', num_classes=5,
+                                           in_channels=32)))
+
+
+def test_classifier_checkpoint_loads_through_init_cfg_with_a_report(tmp_path):
+    """CeiT loads like ResT: a whole classifier's checkpoint (backbone. tensors taken, head
+    skipped and said so), the positional embedding resized to the new img_size."""
+    classifier = small_classifier()
+    classifier.init_weights()
+    path = tmp_path / 'classifier.pth'
+    torch.save({'state_dict': classifier.state_dict()}, path)
+    model = CeiT(SMALL, img_size=96, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    report = model.load_report
+    assert report.clean and len(report.loaded) == len(model.state_dict())
+    assert report.skipped == {'not part of the backbone': ['head.layers.head.weight',
+                                                           'head.layers.head.bias']}
+    assert model.pos_embed.shape == (1, 1 + 6 * 6, 32)
+    torch.testing.assert_close(model.cls_token, classifier.backbone.cls_token)
+
+
+def test_layer_decay_constructor_takes_ceit():
+    from mmengine.optim import build_optim_wrapper
+    model = small_classifier()
+    cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+               constructor='ResTLayerDecayOptimWrapperConstructor',
+               paramwise_cfg=dict(decay_rate=0.5, decay_type='layer_wise'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        optimizer = build_optim_wrapper(model, copy.deepcopy(cfg)).optimizer
+    lr = {n: g['lr'] for g in optimizer.param_groups for n in g['param_names']}
+    # Ids: stem 0, layers 1-2, LCA and final norm 3; the head (outside) is the top, 4.
+    assert lr['backbone.pos_embed'] == pytest.approx(1e-3 * 0.5**4)
+    assert lr['backbone.layers.1.attn.q.weight'] == pytest.approx(1e-3 * 0.5**2)
+    assert lr['backbone.lca.mlp.fc1.weight'] == pytest.approx(1e-3 * 0.5)
+    assert lr['head.layers.head.weight'] == pytest.approx(1e-3)
+    cfg['paramwise_cfg']['decay_type'] = 'stage_wise'
+    with DefaultScope.overwrite_default_scope('mmpretrain'), \
+            pytest.raises(ValueError, match='no stages'):
+        build_optim_wrapper(model, cfg)

@@ -100,13 +100,16 @@ def extract_state_dict(checkpoint: object, source: str = 'checkpoint') -> StateD
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 
 
-def split_backbone(state: StateDict) -> Tuple[StateDict, List[str]]:
-    """Backbone tensors of a full model (``backbone.`` prefix) and the keys left aside."""
-    if not any(k.startswith('backbone.') for k in state):
+def split_prefix(state: StateDict, prefix: str = 'backbone.', required: bool = False,
+                 source: str = 'checkpoint') -> Tuple[StateDict, List[str]]:
+    """The tensors under ``prefix`` (prefix removed) and the keys left aside. Without any key
+    under it, the whole state (a bare backbone's checkpoint) unless ``required``."""
+    if not any(k.startswith(prefix) for k in state):
+        if required:
+            raise CheckpointMismatchError(f'{source} has no tensor under the prefix {prefix!r}')
         return dict(state), []
-    backbone = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
-    others = [k for k in state if not k.startswith('backbone.')]
-    return backbone, others
+    inside = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return inside, [k for k in state if not k.startswith(prefix)]
 
 
 def checkpoint_version(state: Mapping[str, object]) -> Optional[str]:
@@ -146,26 +149,18 @@ def describe_arch(state: Mapping[str, torch.Tensor]) -> str:
     return f'embed_dims={dims}, depths={depths}'
 
 
-def prepare_state_dict(checkpoint: object,
-                       model_state: Mapping[str, torch.Tensor],
-                       version: str,
-                       source: str = 'checkpoint') -> Tuple[StateDict, LoadReport]:
-    """Turn any supported checkpoint into a state dict for a backbone of ``version``.
+def adapt_rest_state_dict(state: StateDict, model_state: Mapping[str, torch.Tensor],
+                          version: str, report: LoadReport) -> Tuple[StateDict, List[str]]:
+    """A ResT / ResTv2 checkpoint (the authors' or mmrest's) in the names of a backbone of
+    ``version``, and the patterns of the tensors such a checkpoint does not have by design.
 
     Raises:
-        CheckpointMismatchError: the checkpoint is of the other ResT version, or its tensors
-            have other shapes (another arch).
+        CheckpointMismatchError: the checkpoint is of the other ResT version.
     """
-    state = extract_state_dict(checkpoint, source)
-    state, outside = split_backbone(state)
-    report = LoadReport(source=source)
-    if outside:
-        report.skipped['not part of the backbone'] = outside
-
     found = checkpoint_version(state)
     if found is not None and found != version:
         raise CheckpointMismatchError(
-            f'{source} is a {VERSION_NAMES[found]} checkpoint but the model is '
+            f'{report.source} is a {VERSION_NAMES[found]} checkpoint but the model is '
             f"{VERSION_NAMES[version]}: use type='{VERSION_TYPES[found]}' for it, or the "
             f'{VERSION_NAMES[version]} checkpoint.')
     if version == 'v1':
@@ -184,25 +179,10 @@ def prepare_state_dict(checkpoint: object,
             report.skipped['final norm, stage 4 is not an output (out_indices)'] = [
                 k.replace('norm3.', 'norm.') for k in skipped]
             state = {k: v for k, v in state.items() if not k.startswith('norm3.')}
-
-    mismatched = [(k, tuple(v.shape), tuple(model_state[k].shape)) for k, v in state.items()
-                  if k in model_state and v.shape != model_state[k].shape]
-    if mismatched:
-        shown = '\n    '.join(f'{k}: checkpoint {a} vs model {b}' for k, a, b in mismatched[:8])
-        raise CheckpointMismatchError(
-            f'{source} does not fit this {VERSION_NAMES[version]} backbone: {len(mismatched)} '
-            f'tensors have other shapes, e.g.\n    {shown}\n  The checkpoint has '
-            f'{describe_arch(state)}; the model has {describe_arch(model_state)}. '
-            'Choose the matching arch.')
-    report.loaded = [k for k in state if k in model_state]
-    report.unexpected = [k for k in state if k not in model_state]
-    absent = [k for k in model_state if k not in state]
-    is_output_norm = re.compile(r'^norm[0-2]\.').match
-    is_cwin_conv = re.compile(r'^cwin\d\.').match  # fine-tuning addition (attn_style='cwin')
-    report.new = [k for k in absent
-                  if (from_classifier and is_output_norm(k)) or is_cwin_conv(k)]
-    report.missing = [k for k in absent if k not in report.new]
-    return {k: v for k, v in state.items() if k in model_state}, report
+    # An ImageNet classifier has no output norms of stages 1-3; the CWin convs of
+    # attn_style='cwin' are fine-tuning additions.
+    new = [r'^cwin\d\.'] + ([r'^norm[0-2]\.'] if from_classifier else [])
+    return state, new
 
 
 def check_checkpoint_path(path: str, model_name: str) -> None:

@@ -1,54 +1,53 @@
-"""Stage-wise / layer-wise learning-rate decay for ResT and ResTv2 backbones.
+"""Stage-wise / layer-wise learning-rate decay for mmrest's backbones (ResT, ResTv2, CeiT).
 
 The ResTv2 paper fine-tunes UperNet on ADE20K with a stage-wise lr decay of 0.9 (App. C.2),
 the recipe of ConvNeXt. mmseg's and mmdet's ``LearningRateDecayOptimizerConstructor`` only
-know the parameter names of ConvNeXt, BEiT and MAE, so this constructor maps ResT's.
+know the parameter names of ConvNeXt, BEiT and MAE; here each backbone names its own ids
+(:meth:`~mmrest.models.backbones.MMRestBackbone.layer_id`).
 """
-import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch.nn as nn
 from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
+from ...models.backbones.base import DECAY_TYPES, MMRestBackbone
 from ...registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-DECAY_TYPES = ('stage_wise', 'layer_wise')
 PARAMWISE_KEYS = ('decay_rate', 'decay_type', 'num_layers')
-
-# Top-level modules of ResTBase, after an optional ``backbone.`` prefix (``cwin{i}``: the
-# window-mixing conv after stage i with attn_style='cwin').
-_BACKBONE_NAME = re.compile(r'^(?:stem|patch_(?P<patch>\d+)|stage(?P<stage>\d+)\.(?P<block>\d+)'
-                            r'|cwin(?P<cwin>\d+)|norm(?P<norm>\d+))\.')
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """Learning-rate decay from the top of a ResT / ResTv2 backbone down to its stem.
+    """Learning-rate decay from the top of an mmrest backbone down to its stem.
 
-    Each parameter gets an id; its lr is ``base_lr * decay_rate ** (num_layers - id)``:
+    Each parameter gets an id; its lr is ``base_lr * decay_rate ** (num_layers - id)``. The
+    backbone gives the ids of its parameters (``layer_id``):
 
-    - ``stage_wise``: ``stem`` -> 0, ``patch_{i}``, ``stage{i}.*`` and ``cwin{i}`` -> i (1-4),
-      the output norm ``norm{i}`` (after stage i + 1) -> i + 1.
-    - ``layer_wise``: ``stem`` -> 0, the k-th block of the backbone (counted over all stages
-      from 1) -> k, ``patch_{i}`` -> the id of the first block of stage i, ``cwin{i}`` and
-      ``norm{i - 1}`` -> the id of the last block of stage i.
+    - ResT / ResTv2, ``stage_wise``: ``stem`` -> 0, ``patch_{i}``, ``stage{i}.*`` and
+      ``cwin{i}`` -> i (1-4), the output norm ``norm{i}`` (after stage i + 1) -> i + 1.
+    - ResT / ResTv2, ``layer_wise``: ``stem`` -> 0, the k-th block of the backbone (counted
+      over all stages from 1) -> k, ``patch_{i}`` -> the id of the first block of stage i,
+      ``cwin{i}`` and ``norm{i - 1}`` -> the id of the last block of stage i.
+    - CeiT, ``layer_wise`` only: the stem and embeddings -> 0, encoder layer i -> i + 1,
+      the class-token attention and final norms -> the number of layers + 1.
     - everything outside the backbone (neck, heads) -> ``num_layers``: the full lr.
 
     1-D parameters and biases (norms, biases) get no weight decay, as in the backbone's
     ImageNet training. Frozen parameters (``requires_grad=False``) are left out.
 
-    The model may be a whole detector / segmentor (backbone parameters under ``backbone.``)
-    or a bare backbone. Other backbones are rejected rather than silently left undecayed.
+    The model may be a whole detector / segmentor / classifier (backbone parameters under
+    ``backbone.``) or a bare backbone. Other backbones are rejected rather than silently left
+    undecayed.
 
     ``paramwise_cfg`` keys:
 
     - ``decay_rate`` (float, required): e.g. 0.9.
     - ``decay_type`` (str): ``'stage_wise'`` (default) or ``'layer_wise'``.
     - ``num_layers`` (int, optional): id of the top; must be at least the largest backbone
-      id (4 stage-wise, the number of blocks layer-wise) so that no scale exceeds 1. Defaults
+      id (for ResT 4 stage-wise, the number of blocks layer-wise) so that no scale exceeds 1. Defaults
       to that largest id + 1. ConvNeXt's and ResTv2's ADE20K recipe uses 6, stage-wise.
 
     Example:
@@ -81,74 +80,20 @@ class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self.decay_type: str = paramwise_cfg['decay_type']
         self.num_layers: Optional[int] = paramwise_cfg.get('num_layers')
 
-    # -- parameter -> id ------------------------------------------------------------------------
-    @staticmethod
-    def _split_backbone_name(name: str, has_backbone: bool) -> Optional[str]:
-        """The name inside the backbone, or None for a parameter outside it."""
-        if not has_backbone:
-            return name
-        return name[len('backbone.'):] if name.startswith('backbone.') else None
-
-    @staticmethod
-    def _parse(local_name: str, full_name: str) -> Tuple[str, int, int]:
-        """``(kind, stage, block)`` of a backbone parameter; kind is stem, patch, stage or
-        tail (a module after the last block of the stage: cwin / output norm)."""
-        if local_name.startswith('stem.'):
-            return 'stem', 0, 0
-        match = _BACKBONE_NAME.match(local_name)
-        if match is None:
-            raise ValueError(
-                f'ResTLayerDecayOptimWrapperConstructor cannot place the backbone parameter '
-                f'{full_name!r}: it supports the ResT / ResTV2 backbones only (stem, patch_i, '
-                'stage{i}.{j}, cwin{i}, norm{i})')
-        if match['patch'] is not None:
-            return 'patch', int(match['patch']), 0
-        if match['stage'] is not None:
-            return 'stage', int(match['stage']), int(match['block'])
-        if match['cwin'] is not None:
-            return 'tail', int(match['cwin']), 0
-        return 'tail', int(match['norm']) + 1, 0  # norm{i} follows stage i + 1
-
-    @staticmethod
-    def _depths(parsed: Dict[str, Tuple[str, int, int]]) -> Dict[int, int]:
-        """Blocks per stage, read from the parameter names (all blocks have parameters)."""
-        depths: Dict[int, int] = {}
-        for kind, stage, block in parsed.values():
-            if kind == 'stage':
-                depths[stage] = max(depths.get(stage, 0), block + 1)
-        return depths
-
-    def _layer_id(self, kind: str, stage: int, block: int, depths: Dict[int, int]) -> int:
-        if kind == 'stem':
-            return 0
-        if self.decay_type == 'stage_wise':
-            return stage
-        # layer_wise: consecutive ids over all blocks; embeddings join their stage's first
-        # block, cwin convs and output norms their stage's last one.
-        before = sum(depths.get(s, 0) for s in range(1, stage))
-        if kind == 'stage':
-            return before + block + 1
-        if kind == 'patch':
-            return before + 1
-        return before + max(depths.get(stage, 0), 1)
-
     # -- groups -----------------------------------------------------------------------------------
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
         """Append one param group per (layer id, decay / no decay) to ``params``."""
-        has_backbone = isinstance(getattr(module, 'backbone', None), nn.Module)
+        backbone = getattr(module, 'backbone', None)
+        prefix = 'backbone.' if isinstance(backbone, nn.Module) else ''
+        backbone = backbone if prefix else module
+        if not isinstance(backbone, MMRestBackbone):
+            raise ValueError(f'{type(self).__name__} supports the backbones of mmrest only '
+                             f'(ResT / ResTV2 / CeiT), not {type(backbone).__name__}')
         named = list(module.named_parameters())
-        parsed: Dict[str, Tuple[str, int, int]] = {}
-        for name, _ in named:
-            local = self._split_backbone_name(name, has_backbone)
-            if local is not None:
-                parsed[name] = self._parse(local, name)
-        if not parsed:
-            raise ValueError(f'{type(self).__name__}: found no backbone parameter in '
-                             f'{type(module).__name__}')
         # Ids come from the whole backbone, frozen stages included, so that freezing does
-        # not shift the block numbering.
-        depths = self._depths(parsed)
-        ids = {name: self._layer_id(*key, depths) for name, key in parsed.items()}
+        # not shift the numbering.
+        ids = {name: backbone.layer_id(name[len(prefix):], self.decay_type)
+               for name, _ in named if name.startswith(prefix)}
         max_backbone_id = max(ids.values())
         num_layers = self.num_layers if self.num_layers is not None else max_backbone_id + 1
         if num_layers < max_backbone_id:
@@ -177,17 +122,17 @@ class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         ordered = sorted(groups.values(),
                          key=lambda g: (int(g['group_name'].split('_')[1]), g['group_name']))
         if get_dist_info()[0] == 0:
-            print_log(self._summary(ordered, num_layers), logger='current')
+            print_log(self._summary(ordered, num_layers, prefix), logger='current')
         params.extend(ordered)
 
-    def _summary(self, groups: List[dict], num_layers: int) -> str:
+    def _summary(self, groups: List[dict], num_layers: int, prefix: str) -> str:
         lines = [f'{type(self).__name__}: {self.decay_type} lr decay {self.decay_rate}, '
                  f'num_layers {num_layers}, base lr {self.base_lr}, base wd {self.base_wd}',
                  f'{"group":<22}{"lr_scale":>10}{"lr":>12}{"wd":>8}{"tensors":>9}  modules']
         for g in groups:
             prefixes = list(
                 OrderedDict.fromkeys(
-                    _module_prefix(n, with_block=self.decay_type == 'layer_wise')
+                    _module_prefix(n, prefix, with_block=self.decay_type == 'layer_wise')
                     for n in g['param_names']))
             lr = f'{g["lr"]:.3e}' if 'lr' in g else '-'
             wd = f'{g["weight_decay"]:g}' if 'weight_decay' in g else '-'
@@ -196,12 +141,11 @@ class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         return '\n'.join(lines)
 
 
-def _module_prefix(name: str, with_block: bool) -> str:
-    """Short module path for the log: ``backbone.stage3`` (``backbone.stage3.2`` with
-    ``with_block``), ``backbone.stem``, ``neck``."""
-    parts = name.split('.')
-    start = 1 if parts[0] == 'backbone' else 0
-    if start == 0 and not _BACKBONE_NAME.match(name) and not name.startswith('stem.'):
-        return parts[0]  # outside the backbone: the top-level module is enough
-    depth = 2 if with_block and parts[start].startswith('stage') else 1
-    return '.'.join(parts[:start + depth])
+def _module_prefix(name: str, prefix: str, with_block: bool) -> str:
+    """Short module path for the log: ``backbone.stage3`` (``backbone.stage3.2`` or
+    ``backbone.layers.2`` with ``with_block``), ``backbone.stem``, ``neck``."""
+    if not name.startswith(prefix):
+        return name.split('.')[0]  # outside the backbone: the top-level module is enough
+    parts = name[len(prefix):].split('.')
+    depth = 2 if with_block and len(parts) > 2 and parts[1].isdigit() else 1
+    return prefix + '.'.join(parts[:depth])

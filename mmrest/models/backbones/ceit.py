@@ -5,50 +5,30 @@ A DeiT-style isotropic transformer with three convolutional changes:
 - I2T (Image-to-Tokens): conv 7x7 s2 -> BN -> max-pool 3x3 s2 turns the image into a
   stride-4 map of low-level features, and the patches (4x4, i.e. 16x16 image pixels, so the
   token count matches ViT/16) are embedded from it instead of from raw pixels.
-- LeFF (Locally-enhanced Feed-Forward, :class:`~mmrest.models.leff.LeFF`) replaces the MLP:
+- LeFF (Locally-enhanced Feed-Forward, :class:`~mmrest.models.layers.LeFF`) replaces the MLP:
   a depth-wise conv between the two projections mixes neighbouring patch tokens.
 - LCA (Layer-wise Class-token Attention): the class tokens of all layers form a sequence; one
   more transformer block, whose attention only queries with the last one, merges them into
   the representation the classifier sees.
 """
 import contextlib
-import copy
 import math
+import re
 from collections import OrderedDict
-from typing import (Callable, ClassVar, ContextManager, Dict, Iterator, List, Optional,
-                    Sequence, Tuple, Union)
+from typing import (Any, Callable, ClassVar, ContextManager, Dict, Iterator, List, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import DropPath, Mlp, Size2d
-from .freezing import FreezableBackbone
-from ..leff import LeFF
+from ..layers import (LeFF, Mlp, MultiheadAttention, PreNormBlock, Size2d,
+                      resize_pos_embed)
+from .base import InitCfg, MMRestBackbone
 
 ArchSpec = Union[str, Dict[str, int]]
-
-
-def resize_pos_embed(pos_embed: torch.Tensor, src_hw: Size2d, dst_hw: Size2d,
-                     mode: str = 'bicubic', num_extra_tokens: int = 1) -> torch.Tensor:
-    """Interpolate a (1, extra + Hs*Ws, C) positional embedding to a (Hd, Wd) token grid; the
-    extra (class) tokens are kept as they are. Same semantics as mmpretrain's helper."""
-    if tuple(src_hw) == tuple(dst_hw):
-        return pos_embed
-    extra, grid = pos_embed[:, :num_extra_tokens], pos_embed[:, num_extra_tokens:]
-    C = grid.shape[-1]
-    if grid.shape[1] != src_hw[0] * src_hw[1]:
-        raise ValueError(f'pos_embed has {grid.shape[1]} patch positions, not the '
-                         f'{src_hw[0]}x{src_hw[1]} grid it is said to have')
-    grid = grid.reshape(1, src_hw[0], src_hw[1], C).permute(0, 3, 1, 2)
-    # Bicubic interpolation is only implemented for floating point in fp32 on some devices.
-    grid = F.interpolate(grid.float(), size=tuple(dst_hw), mode=mode, align_corners=False)
-    grid = grid.flatten(2).transpose(1, 2).to(pos_embed.dtype)
-    return torch.cat([extra, grid], dim=1)
 
 
 @contextlib.contextmanager
@@ -71,41 +51,7 @@ def _keep_bn_statistics(module: nn.Module) -> Iterator[None]:
                 m.num_batches_tracked.copy_(count)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention; ``query`` restricts the queries to some tokens (LCA)."""
-
-    def __init__(self,
-                 dim: int,
-                 num_heads: int,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'embed_dims {dim} is not divisible by num_heads {num_heads}')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self.attn_drop_rate = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor, query: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """(B, N, C) keys/values (and queries unless ``query`` (B, M, C) is given) ->
-        (B, M, C)."""
-        query = x if query is None else query
-        B, N, C = x.shape
-        M = query.shape[1]
-        q = self.q(query).reshape(B, M, self.num_heads, self.head_dim).transpose(1, 2)
-        k, v = self.kv(x).reshape(B, N, 2, self.num_heads, self.head_dim).permute(
-            2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_drop_rate if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, M, C)))
-
-
-class CeiTBlock(nn.Module):
+class CeiTBlock(PreNormBlock):
     """Pre-norm encoder block with LeFF: x + MSA(LN(x)), then x + LeFF(LN(x)).
 
     The class token (first) attends and is attended to like in ViT, but bypasses the LeFF
@@ -122,20 +68,14 @@ class CeiTBlock(nn.Module):
                  attn_drop: float = 0.0,
                  drop_path: float = 0.0,
                  norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.ffn = LeFF(dim, feedforward_channels, leff_kernel_size, with_cls_token=True,
-                        drop=drop)
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor, hw: Size2d) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.ffn(self.norm2(x), hw))
+        super().__init__(
+            dim, MultiheadAttention(dim, num_heads, qkv_bias, attn_drop=attn_drop,
+                                    proj_drop=drop),
+            LeFF(dim, feedforward_channels, drop=drop, kernel_size=leff_kernel_size,
+                 with_cls_token=True), drop_path=drop_path, norm_eps=norm_eps, ffn_name='ffn')
 
 
-class LCABlock(nn.Module):
+class LCABlock(PreNormBlock):
     """Layer-wise Class-token Attention: a transformer block over the L class tokens in
     which only the last one queries (single-directional: it gathers from all layers; the
     others are not updated and are dropped). The class tokens carry no spatial layout, so
@@ -152,11 +92,10 @@ class LCABlock(nn.Module):
                  drop: float = 0.0,
                  attn_drop: float = 0.0,
                  norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, feedforward_channels, drop=drop)
+        super().__init__(
+            dim, MultiheadAttention(dim, num_heads, qkv_bias, attn_drop=attn_drop,
+                                    proj_drop=drop),
+            Mlp(dim, feedforward_channels, drop=drop), norm_eps=norm_eps)
 
     def forward(self, cls_tokens: torch.Tensor) -> torch.Tensor:
         tokens = self.norm1(cls_tokens)
@@ -165,7 +104,7 @@ class LCABlock(nn.Module):
         return x[:, 0]
 
 
-class CeiT(FreezableBackbone, BaseModule):
+class CeiT(MMRestBackbone):
     """CeiT backbone ("Incorporating Convolution Designs into Visual Transformers").
 
     Args:
@@ -204,10 +143,16 @@ class CeiT(FreezableBackbone, BaseModule):
             small-batch detection fine-tuning.
         with_cp: activation checkpointing of each encoder block (less memory, same results
             and the same BatchNorm running statistics).
-        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``.
-            Without it: DeiT's initialisation (truncated normal 0.02 for linear layers, class
-            token and positional embedding) and He initialisation for the conv layers.
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` (a CeiT or a whole
+            classifier's checkpoint; its ``backbone.`` tensors are taken and the positional
+            embedding is resized to ``img_size``), possibly in a list with mmengine
+            initialisers. Always first: DeiT's initialisation (truncated normal 0.02 for
+            linear layers, class token and positional embedding) and He initialisation for
+            the conv layers.
     """
+    arch_keys = ('embed_dims', 'num_layers', 'num_heads')
+    arch_optional_keys = ('feedforward_channels', )
+    resizable_keys = ('pos_embed', )  # to img_size, by _prepare_pos_embed
     arch_zoo: ClassVar[Dict[str, Dict[str, int]]] = {
         'tiny': dict(embed_dims=192, num_layers=12, num_heads=3, feedforward_channels=768),
         'small': dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536),
@@ -235,8 +180,8 @@ class CeiT(FreezableBackbone, BaseModule):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.arch_settings = self.resolve_arch(arch)
         self.embed_dims: int = self.arch_settings['embed_dims']
         self.num_layers: int = self.arch_settings['num_layers']
@@ -316,25 +261,9 @@ class CeiT(FreezableBackbone, BaseModule):
 
     # -- configuration ---------------------------------------------------------------------
     @classmethod
-    def resolve_arch(cls, arch: ArchSpec) -> Dict[str, int]:
-        """A complete, validated arch dict from a preset name or a dict."""
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise KeyError(f'Unknown {cls.__name__} arch {arch!r}; valid presets: '
-                               f'{", ".join(cls.arch_zoo)} (or a dict with embed_dims, '
-                               'num_layers and num_heads).')
-            settings = dict(cls.arch_zoo[key])
-        elif isinstance(arch, dict):
-            required = {'embed_dims', 'num_layers', 'num_heads'}
-            if not required <= set(arch) or not set(arch) <= required | {'feedforward_channels'}:
-                raise KeyError(f'A custom {cls.__name__} arch needs the keys '
-                               f'{sorted(required)} (optional: feedforward_channels); got '
-                               f'{sorted(arch)}')
-            settings = {k: int(v) for k, v in arch.items()}
-            settings.setdefault('feedforward_channels', 4 * settings['embed_dims'])
-        else:
-            raise TypeError(f'arch must be a preset name or a dict, got {type(arch).__name__}')
+    def complete_arch(cls, settings: Dict[str, Any]) -> Dict[str, Any]:
+        settings = {k: int(v) for k, v in settings.items()}
+        settings.setdefault('feedforward_channels', 4 * settings['embed_dims'])
         if settings['embed_dims'] % settings['num_heads']:
             raise ValueError(f'embed_dims {settings["embed_dims"]} must be divisible by '
                              f'num_heads {settings["num_heads"]}')
@@ -405,31 +334,14 @@ class CeiT(FreezableBackbone, BaseModule):
         return [self.cls_token, self.pos_embed] if self.frozen_stages >= 0 else []
 
     # -- weights ------------------------------------------------------------------------------
-    def init_weights(self) -> None:
-        if not self._is_init:
-            for m in self.modules():
-                self._init_module(m)
-            nn.init.trunc_normal_(self.pos_embed, std=0.02)
-            nn.init.trunc_normal_(self.cls_token, std=0.02)
-        # Applies init_cfg on top, a checkpoint last (see _prepare_pos_embed).
-        super().init_weights()
+    def init_special_parameters(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
 
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
-            # He init by fan-out per group (as ResT/PVT), so a depth-wise conv is not
-            # scaled down by its channel count.
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    def describe_state(self, state: Dict[str, torch.Tensor]) -> str:
+        layers = {int(m[1]) for k in state for m in [re.match(r'^layers\.(\d+)\.', k)] if m}
+        dim = state['cls_token'].shape[-1] if 'cls_token' in state else '?'
+        return f'embed_dims={dim}, num_layers={max(layers) + 1 if layers else 0}'
 
     def _prepare_pos_embed(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Resize a checkpoint's positional embedding to this model's grid (e.g. 224 -> 384
@@ -447,16 +359,17 @@ class CeiT(FreezableBackbone, BaseModule):
         state_dict[name] = resize_pos_embed(src, (side, side), self.patch_resolution,
                                             self.interpolate_mode, self.num_extra_tokens)
 
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
-        """Layer id for mmpretrain's layer-wise lr decay: the stem (I2T, patch embedding,
-        class token, positional embedding) is 0, layer i is i + 1, LCA, the norms and
-        everything outside the backbone are ``num_layers + 1``."""
-        num_layers = self.num_layers + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
+    def layer_id(self, name: str, decay_type: str) -> int:
+        """Layer-wise ids (CeiT has no stages): the stem (I2T, patch embedding, class token,
+        positional embedding) 0, encoder layer i (0-based) i + 1, LCA and the final norms
+        ``num_layers + 1``."""
+        if decay_type != 'layer_wise':
+            raise ValueError(f"CeiT has no stages: use decay_type='layer_wise', not "
+                             f'{decay_type!r}')
         if name in ('cls_token', 'pos_embed') or name.startswith(('i2t.', 'patch_embed.')):
-            return 0, num_layers
+            return 0
         if name.startswith('layers.'):
-            return int(name.split('.')[1]) + 1, num_layers
-        return num_layers - 1, num_layers
+            return int(name.split('.')[1]) + 1
+        if name.startswith(('lca.', 'ln1.', 'ln2.')):
+            return self.num_layers + 1
+        raise ValueError(f'CeiT has no decay id for {name!r}')

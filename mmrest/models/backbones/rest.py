@@ -5,31 +5,30 @@ and the OpenMMLab backbone contract (``out_indices``, ``frozen_stages``, ``norm_
 ``with_cp``, ``init_cfg``); the two subclasses only choose stems, patch embeddings, attention
 flavour and presets.
 """
-import copy
 import math
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+import re
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import (LoadReport, check_checkpoint_path, prepare_state_dict)
-from .freezing import FreezableBackbone
+from ..checkpoint import LoadReport, StateDict, adapt_rest_state_dict, describe_arch
 from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, PatchifyStem, ResNetStem,
                       ResTBlock, Size2d, build_pos_embed, tokens_to_map)
+from .base import DECAY_TYPES, InitCfg, MMRestBackbone
 
 ArchSpec = Union[str, Dict[str, Sequence[int]]]
 
 NUM_STAGES = 4
 ATTN_STYLES = ('global', 'win', 'cwin', 'hwin')
 STEM_TYPES = ('rest', 'pvt', 'resnet')
+# Top-level modules, for the decay ids (cwin{i}: the window-mixing conv after stage i).
+_PARAM_NAME = re.compile(r'^(?:stem|patch_(?P<patch>\d+)|stage(?P<stage>\d+)\.(?P<block>\d+)'
+                         r'|cwin(?P<cwin>\d+)|norm(?P<norm>\d+))\.')
 
 
-class ResTBase(FreezableBackbone, BaseModule):
+class ResTBase(MMRestBackbone):
     """Common machinery of ResT and ResTv2 (not registered; use a subclass).
 
     Args:
@@ -67,9 +66,12 @@ class ResTBase(FreezableBackbone, BaseModule):
         ffn: 'mlp' (default) or 'leff' (CeiT's locally-enhanced feed-forward).
         pretrain_size: image size the size-bound encodings ('abs', 'rpe') are laid out for.
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` for the authors' ImageNet
-            weights or a checkpoint mmrest saved. None: the authors' random initialisation.
+            weights or a checkpoint mmrest saved; a list adds mmengine initialisers, applied
+            after the authors' initialisation and before the checkpoint. None: the authors'
+            random initialisation.
     """
-    arch_zoo: ClassVar[Dict[str, Dict[str, Sequence[int]]]] = {}
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
+    arch_optional_keys = ('sr_ratios', 'mlp_ratio')
     version: ClassVar[str] = ''
     norm_eps: ClassVar[float] = 1e-6
     default_sr_ratios: ClassVar[Tuple[int, ...]] = (8, 4, 2, 1)
@@ -96,8 +98,8 @@ class ResTBase(FreezableBackbone, BaseModule):
                  sr_type: str = 'conv',
                  ffn: str = 'mlp',
                  pretrain_size: int = 224,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+                 init_cfg: InitCfg = None) -> None:
+        super().__init__(init_cfg=init_cfg)
         self.arch_settings = self.resolve_arch(arch)
         self.embed_dims: List[int] = list(self.arch_settings['embed_dims'])
         self.depths: List[int] = list(self.arch_settings['depths'])
@@ -132,7 +134,6 @@ class ResTBase(FreezableBackbone, BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        self.load_report: Optional[LoadReport] = None
 
         dims = self.embed_dims
         # Map grids at the pre-training size, for the size-bound encodings ('abs', 'rpe').
@@ -201,25 +202,7 @@ class ResTBase(FreezableBackbone, BaseModule):
 
     # -- arch presets -------------------------------------------------------------------------
     @classmethod
-    def resolve_arch(cls, arch: ArchSpec) -> Dict[str, Sequence[int]]:
-        """A complete, validated arch dict from a preset name or a partial dict."""
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise KeyError(f'Unknown {cls.__name__} arch {arch!r}; valid presets: '
-                               f'{", ".join(cls.arch_zoo)} (or a dict with embed_dims, depths '
-                               'and num_heads).')
-            settings = dict(cls.arch_zoo[key])
-        elif isinstance(arch, dict):
-            required = {'embed_dims', 'depths', 'num_heads'}
-            allowed = required | {'sr_ratios', 'mlp_ratio'}
-            if not required <= set(arch) or not set(arch) <= allowed:
-                raise KeyError(f'A custom {cls.__name__} arch needs the keys '
-                               f'{sorted(required)} (optional: sr_ratios, mlp_ratio); got '
-                               f'{sorted(arch)}')
-            settings = dict(arch)
-        else:
-            raise TypeError(f'arch must be a preset name or a dict, got {type(arch).__name__}')
+    def complete_arch(cls, settings: Dict[str, Any]) -> Dict[str, Any]:
         settings.setdefault('sr_ratios', cls.default_sr_ratios)
         settings.setdefault('mlp_ratio', 4)
         for name in ('embed_dims', 'depths', 'num_heads', 'sr_ratios'):
@@ -274,58 +257,48 @@ class ResTBase(FreezableBackbone, BaseModule):
         return modules
 
     # -- weights ---------------------------------------------------------------------------------
-    def init_weights(self) -> None:
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            self.load_pretrained(self.init_cfg['checkpoint'],
-                                 map_location=self.init_cfg.get('map_location', 'cpu'))
+    def init_special_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, IdentityInitDWConv):
+                module.reset_parameters()
+
+    def adapt_state_dict(self, state: StateDict,
+                         report: LoadReport) -> Tuple[StateDict, Sequence[str]]:
+        """The authors' ImageNet files (ResT v1 names renamed, the final norm as ``norm3``, the
+        classifier head skipped) and mmrest's own; the other ResT version is refused."""
+        return adapt_rest_state_dict(state, self.state_dict(), self.version, report)
+
+    def describe_state(self, state: Dict[str, torch.Tensor]) -> str:
+        return describe_arch(state)
+
+    # -- learning-rate decay ----------------------------------------------------------------------
+    def layer_id(self, name: str, decay_type: str) -> int:
+        """``stage_wise``: the stem 0, ``patch_{i}``, ``stage{i}.*`` and ``cwin{i}`` i (1-4),
+        the output norm ``norm{i}`` (after stage i + 1) i + 1. ``layer_wise``: the stem 0, the
+        k-th block over all stages k, ``patch_{i}`` the id of the first block of stage i,
+        ``cwin{i}`` and ``norm{i - 1}`` that of its last one."""
+        if decay_type not in DECAY_TYPES:
+            raise ValueError(f'decay_type must be one of {", ".join(DECAY_TYPES)}, got '
+                             f'{decay_type!r}')
+        if name.startswith('stem.'):
+            return 0
+        match = _PARAM_NAME.match(name)
+        if match is None:
+            raise ValueError(f'{type(self).__name__} has no decay id for {name!r}')
+        if match['patch'] is not None:
+            kind, stage, block = 'patch', int(match['patch']), 0
+        elif match['stage'] is not None:
+            kind, stage, block = 'stage', int(match['stage']), int(match['block'])
+        elif match['cwin'] is not None:
+            kind, stage, block = 'tail', int(match['cwin']), 0
         else:
-            self.apply(self._init_module)
-            for module in self.modules():
-                if isinstance(module, IdentityInitDWConv):
-                    module.reset_parameters()
-            if self.init_cfg is not None:
-                super().init_weights()
-        self._is_init = True
-        self._freeze_stages()
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        """The authors' initialisation."""
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-    def load_pretrained(self, checkpoint: Union[str, dict],
-                        map_location: str = 'cpu') -> LoadReport:
-        """Load the authors' ImageNet weights (``{'model': ...}``) or an mmrest checkpoint.
-
-        Every tensor is accounted for: the report lists what was loaded, skipped (classifier
-        head, other detector parts), missing and unexpected; the last two are logged as
-        warnings. A checkpoint of the other ResT version or of another size raises
-        :class:`~mmrest.models.checkpoint.CheckpointMismatchError`.
-        """
-        if isinstance(checkpoint, str):
-            check_checkpoint_path(checkpoint, type(self).__name__)
-            source = checkpoint
-            checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-        else:
-            source = 'the given state dict'
-        state, report = prepare_state_dict(checkpoint, self.state_dict(), self.version, source)
-        self.load_state_dict(state, strict=False)
-        self.load_report = report
-        level = 'WARNING' if not report.clean else 'INFO'
-        print_log(f'{type(self).__name__}: {report.summary()}', logger='current',
-                  level=getattr(__import__('logging'), level))
-        return report
+            kind, stage, block = 'tail', int(match['norm']) + 1, 0  # norm{i} ends stage i + 1
+        if decay_type == 'stage_wise':
+            return stage
+        before = sum(self.depths[:stage - 1])
+        if kind == 'stage':
+            return before + block + 1
+        return before + (1 if kind == 'patch' else self.depths[stage - 1])
 
 
 class ResT(ResTBase):
