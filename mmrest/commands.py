@@ -28,7 +28,7 @@ def tools() -> Dict[str, Path]:
     """Tool name (file name without extension) -> script, for the Python and shell tools."""
     found = {}
     for path in sorted(TOOLS_DIR.rglob('*')):
-        if path.suffix in ('.py', '.sh') and path.stem != '__init__':
+        if path.suffix in ('.py', '.sh') and not path.stem.startswith('_'):
             found.setdefault(path.stem, path)
     return found
 

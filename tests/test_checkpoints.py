@@ -71,7 +71,7 @@ def test_missing_and_unexpected_keys_are_reported_loudly(tmp_path, monkeypatch):
     del state['stage3.1.attn.up_norm.weight']
     state['stage3.1.attn.extra.weight'] = torch.zeros(3)
     logged = []
-    monkeypatch.setattr('mmrest.models.backbones.rest.print_log',
+    monkeypatch.setattr('mmrest.models.backbones.base.print_log',
                         lambda msg, logger=None, level=None: logged.append((level, msg)))
     model = ResTV2(arch=TINY)
     report = model.load_pretrained({'model': state})
@@ -205,3 +205,64 @@ def test_history_buffer_getattr_stand_in_is_narrow():
         _history_buffer_getattr(np.ndarray, 'tofile')
     with pytest.raises(pickle.UnpicklingError, match='refusing'):
         _history_buffer_getattr(HistoryBuffer, '__init__')
+
+
+# ----------------------------------------------------------------- init_cfg lists, bad files
+@pytest.mark.parametrize('cls', [ResT, ResTV2, mmrest.CeiT])
+def test_init_cfg_list_applies_initialisers_then_the_checkpoint(tmp_path, cls):
+    """mmengine lets init_cfg be a list: the authors' init, then each initialiser, then a
+    Pretrained entry (whose report is kept), whatever their order in the list."""
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2) if cls is mmrest.CeiT else TINY
+    initialisers = [dict(type='Constant', layer='Linear', val=0.5, bias=0.25),
+                    dict(type='Constant', layer='LayerNorm', val=2.0, bias=0.0)]
+    model = cls(arch=arch, init_cfg=initialisers)
+    model.init_weights()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert linears and all(torch.all(m.weight == 0.5) and torch.all(m.bias == 0.25)
+                           for m in linears)
+    assert norms and all(torch.all(m.weight == 2.0) for m in norms)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert any(m.weight.std() > 0 for m in convs)  # the authors' init still ran
+
+    source = cls(arch=arch)
+    source.init_weights()
+    path = tmp_path / 'source.pth'
+    torch.save({'state_dict': source.state_dict()}, path)
+    model = cls(arch=arch, init_cfg=[dict(type='Pretrained', checkpoint=str(path)),
+                                     *initialisers])
+    model.init_weights()
+    assert model.load_report.clean and model.load_report.loaded
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, source.state_dict()[key]), key
+
+
+def test_bad_init_cfg_lists_are_explained():
+    with pytest.raises(ValueError, match='2 Pretrained'):
+        ResTV2(arch=TINY, init_cfg=[dict(type='Pretrained', checkpoint='a.pth'),
+                                    dict(type='Pretrained', checkpoint='b.pth')])
+    with pytest.raises(TypeError, match="dict with a 'type'"):
+        ResTV2(arch=TINY, init_cfg=[dict(layer='Linear')])
+    with pytest.raises(ValueError, match="needs a 'checkpoint'"):
+        ResTV2(arch=TINY, init_cfg=dict(type='Pretrained'))
+
+
+def _broken_files(tmp_path):
+    good = tmp_path / 'good.pth'
+    torch.save({'model': ResTV2(arch=TINY).state_dict()}, good)
+    data = good.read_bytes()
+    truncated, empty, text = (tmp_path / n for n in ('truncated.pth', 'empty.pth', 'notes.pth'))
+    truncated.write_bytes(data[:len(data) // 2])
+    empty.write_bytes(b'')
+    text.write_text('not a checkpoint\n')
+    return {'incomplete': truncated, 'empty': empty, 'not a readable PyTorch checkpoint': text}
+
+
+def test_broken_checkpoint_files_are_named_and_explained(tmp_path):
+    from mmrest.utils.checkpoint_io import CheckpointFileError, load_from_local
+    for words, path in _broken_files(tmp_path).items():
+        with pytest.raises(CheckpointFileError, match=f'{path}.* {words}'):
+            load_from_local(str(path))
+        model = ResTV2(arch=TINY, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+        with pytest.raises(CheckpointFileError, match=f'{path}.* {words}'):
+            model.init_weights()

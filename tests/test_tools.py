@@ -296,6 +296,21 @@ def test_checkpoint_of_another_model(trained, tiny_config, tmp_path, capsys):
     assert 'Is it the checkpoint of another config?' in err
 
 
+def test_broken_checkpoint_files(trained, tiny_config, tmp_path, capsys):
+    """A truncated download and an empty file: tools/test.py and --resume name the file and
+    say what is wrong (exit code 2), instead of torch's own words."""
+    good = (trained('classifier') / TASKS['classifier'].checkpoint(1)).read_bytes()
+    truncated, empty = tmp_path / 'truncated.pth', tmp_path / 'empty.pth'
+    truncated.write_bytes(good[:len(good) // 2])
+    empty.write_bytes(b'')
+    config = str(tiny_config('classifier'))
+    for path, words in ((truncated, 'is incomplete'), (empty, 'is empty')):
+        assert test_tool.main([config, str(path), '--work-dir', str(tmp_path / 'test')]) == 2
+        assert train_tool.main([config, '--resume', str(path), '--work-dir',
+                                str(tmp_path / 'train')]) == 2
+        assert capsys.readouterr().err.count(f'error: {path} {words}') == 2
+
+
 def test_resume_without_a_checkpoint_yet(tmp_path):
     """--resume on a first launch trains from the config's load_from (here the 224 model of
     a 384 fine-tuning), not from random weights; later launches resume."""

@@ -83,7 +83,7 @@ def _epochs(epochs: int = 1) -> Options:
             'default_hooks.logger.interval': 1}
 
 
-def _coco_data(data: Datasets) -> Options:
+def _coco_data(data: Datasets, train_pipeline: Optional[List[dict]] = None) -> Options:
     coco = data.coco
     # num_workers=0: no worker processes to start, which costs more than loading 4 images
     options = _loaders(num_workers=0, persistent_workers=False)
@@ -93,35 +93,99 @@ def _coco_data(data: Datasets) -> Options:
     for phase in ('val', 'test'):
         options[f'{phase}_evaluator.ann_file'] = str(coco.ann_files['val'])
     h, w = IMAGE_SIZE
-    # Index 2 of the train pipeline and 1 of the test pipelines resize; keep images small.
-    options['train_dataloader.dataset.pipeline.2.scale'] = [(w, h - 32), (w, h)]
+    # Index 2 of the ResT recipes' train pipeline and 1 of the test pipelines resize; keep
+    # images small.
+    if train_pipeline is None:
+        options['train_dataloader.dataset.pipeline.2.scale'] = [(w, h - 32), (w, h)]
+    else:
+        options['train_dataloader.dataset.pipeline'] = train_pipeline
     options['val_dataloader.dataset.pipeline.1.scale'] = (w, h)
     options['test_dataloader.dataset.pipeline.1.scale'] = (w, h)
     return options
+
+
+def _two_stage_heads(num_classes: int, c: int = 32) -> Options:
+    """Narrow FPN, RPN and RoI extractors / mask head of a two-stage detector, fewer
+    proposals and sampled RoIs (RoIAlign's backward dominates on CPU)."""
+    return {
+        'model.neck.in_channels': TINY_DIMS, 'model.neck.out_channels': c,
+        'model.rpn_head.in_channels': c, 'model.rpn_head.feat_channels': c,
+        'model.roi_head.bbox_roi_extractor.out_channels': c,
+        'model.roi_head.mask_roi_extractor.out_channels': c,
+        'model.roi_head.mask_head.in_channels': c,
+        'model.roi_head.mask_head.conv_out_channels': c,
+        'model.roi_head.mask_head.num_convs': 1,
+        'model.roi_head.mask_head.num_classes': num_classes,
+        'model.train_cfg.rpn_proposal.nms_pre': 200,
+        'model.train_cfg.rpn_proposal.max_per_img': 100,
+        'model.test_cfg.rpn.nms_pre': 200,
+        'model.test_cfg.rpn.max_per_img': 100,
+    }
 
 
 def mask_rcnn(data: Datasets) -> Options:
     c = 32  # FPN and head width
     num_classes = len(data.coco.classes)
     return {
-        **_tiny_backbone(), **_coco_data(data), **_epochs(),
-        'model.neck.in_channels': TINY_DIMS, 'model.neck.out_channels': c,
-        'model.rpn_head.in_channels': c, 'model.rpn_head.feat_channels': c,
-        'model.roi_head.bbox_roi_extractor.out_channels': c,
+        **_tiny_backbone(), **_coco_data(data), **_epochs(), **_two_stage_heads(num_classes, c),
         'model.roi_head.bbox_head.in_channels': c,
         'model.roi_head.bbox_head.fc_out_channels': 64,
         'model.roi_head.bbox_head.num_classes': num_classes,
-        'model.roi_head.mask_roi_extractor.out_channels': c,
-        'model.roi_head.mask_head.in_channels': c,
-        'model.roi_head.mask_head.conv_out_channels': c,
-        'model.roi_head.mask_head.num_convs': 1,
-        'model.roi_head.mask_head.num_classes': num_classes,
-        # fewer proposals and sampled RoIs: RoIAlign's backward dominates on CPU
-        'model.train_cfg.rpn_proposal.nms_pre': 200,
-        'model.train_cfg.rpn_proposal.max_per_img': 100,
         'model.train_cfg.rcnn.sampler.num': 64,
-        'model.test_cfg.rpn.nms_pre': 200,
-        'model.test_cfg.rpn.max_per_img': 100,
+    }
+
+
+def _small_detection_pipeline() -> List[dict]:
+    """Instead of a recipe's multi-scale crops of 1333-pixel images: the small images as
+    they are, flipped."""
+    h, w = IMAGE_SIZE
+    return [dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+            dict(type='Resize', scale=(w, h), keep_ratio=True),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackDetInputs')]
+
+
+def cascade(data: Datasets) -> Options:
+    c, num_classes = 32, len(data.coco.classes)
+    options = {
+        **_tiny_backbone(), **_coco_data(data, train_pipeline=_small_detection_pipeline()),
+        **_epochs(), **_two_stage_heads(num_classes, c),
+        'optim_wrapper.type': 'OptimWrapper',  # the recipe's AMP needs a GPU
+    }
+    for stage in range(3):  # the three cascade stages, 4conv1fc heads narrowed to 1conv1fc
+        head = f'model.roi_head.bbox_head.{stage}.'
+        options.update({head + 'in_channels': c, head + 'conv_out_channels': c,
+                        head + 'fc_out_channels': 64, head + 'num_shared_convs': 1,
+                        head + 'num_classes': num_classes,
+                        f'model.train_cfg.rcnn.{stage}.sampler.num': 64})
+    return options
+
+
+def _mask2former_head(prefix: str, num_classes: int) -> Options:
+    """10 queries, one pixel-decoder and one transformer-decoder layer, few sampled points."""
+    return {f'{prefix}.in_channels': TINY_DIMS, f'{prefix}.num_queries': 10,
+            f'{prefix}.pixel_decoder.encoder.num_layers': 1,
+            f'{prefix}.transformer_decoder.num_layers': 1,
+            f'{prefix}.loss_cls.class_weight': [1.0] * num_classes + [0.1]}
+
+
+def _iters(iters: int = 2) -> Options:
+    return {'train_cfg.max_iters': iters, 'train_cfg.val_interval': 2 * iters,
+            'default_hooks.checkpoint.interval': iters, 'default_hooks.logger.interval': 1}
+
+
+def mask2former_coco(data: Datasets) -> Options:
+    num_classes = len(data.coco.classes)
+    return {
+        **_tiny_backbone(), **_coco_data(data, train_pipeline=_small_detection_pipeline()),
+        **_iters(), **_mask2former_head('model.panoptic_head', num_classes),
+        'model.panoptic_head.num_things_classes': num_classes,
+        'model.panoptic_head.num_stuff_classes': 0,
+        'model.panoptic_fusion_head.num_things_classes': num_classes,
+        'model.data_preprocessor.batch_augments.0.size': IMAGE_SIZE,  # LSJ pads to 1024
+        'model.train_cfg.num_points': 256,
+        'model.test_cfg.max_per_image': 10,
     }
 
 
@@ -139,17 +203,24 @@ def retinanet(data: Datasets) -> Options:
     }
 
 
-def upernet(data: Datasets) -> Options:
-    ade = data.ade
-    num_classes = len(ade.classes)
-    h, w = IMAGE_SIZE
-    crop = (96, 96)
+def _ade_data(data: Datasets) -> Options:
     options = _loaders(num_workers=0, persistent_workers=False)
     # ADE20KDataset has 150 fixed classes: the synthetic set is a plain BaseSegDataset.
     options.update(_loaders(**{'dataset.type': 'BaseSegDataset'}))
     for phase, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
-        for key, value in ade.dataset_kwargs(split).items():
+        for key, value in data.ade.dataset_kwargs(split).items():
             options[f'{phase}_dataloader.dataset.{key}'] = value
+    h, w = IMAGE_SIZE
+    for phase in ('val', 'test'):  # test pipelines: 1 Resize
+        options[f'{phase}_dataloader.dataset.pipeline.1.scale'] = (w, h)
+    return options
+
+
+def upernet(data: Datasets) -> Options:
+    num_classes = len(data.ade.classes)
+    h, w = IMAGE_SIZE
+    crop = (96, 96)
+    options = _ade_data(data)
     options.update({
         **_tiny_backbone(),
         'model.data_preprocessor.size': crop,
@@ -158,15 +229,31 @@ def upernet(data: Datasets) -> Options:
         'model.auxiliary_head.in_channels': TINY_DIMS[2],
         'model.auxiliary_head.channels': 16,
         'model.auxiliary_head.num_classes': num_classes,
-        # train pipeline: 2 RandomResize, 3 RandomCrop; test pipeline: 1 Resize
+        # train pipeline: 2 RandomResize, 3 RandomCrop
         'train_dataloader.dataset.pipeline.2.scale': (w, h),
         'train_dataloader.dataset.pipeline.3.crop_size': crop,
-        'val_dataloader.dataset.pipeline.1.scale': (w, h),
-        'test_dataloader.dataset.pipeline.1.scale': (w, h),
         'train_cfg.max_iters': 2, 'train_cfg.val_interval': 4,
         'default_hooks.checkpoint.interval': 2, 'default_hooks.logger.interval': 1,
     })
     return options
+
+
+def mask2former_ade(data: Datasets) -> Options:
+    num_classes = len(data.ade.classes)
+    h, w = IMAGE_SIZE
+    crop = (96, 96)
+    return {
+        **_ade_data(data), **_tiny_backbone(), **_iters(),
+        **_mask2former_head('model.decode_head', num_classes),
+        'model.decode_head.num_classes': num_classes,
+        'model.decode_head.train_cfg.num_points': 256,
+        'model.data_preprocessor.size': crop,
+        'train_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+            dict(type='Resize', scale=(w, h), keep_ratio=True),
+            dict(type='RandomCrop', crop_size=crop), dict(type='RandomFlip', prob=0.5),
+            dict(type='PackSegInputs')],
+    }
 
 
 def classifier(data: Datasets) -> Options:
@@ -219,6 +306,18 @@ TASKS: Dict[str, Task] = {
         Task('classifier', CONFIGS / 'imagenet' / 'restv2_t_in1k.py', classifier,
              'train_cfg.max_epochs', 'accuracy/top1',
              len(IMAGENET_CLASSES) * IMAGENET_PER_CLASS[1]),
+    ]
+}
+
+# Cascade Mask R-CNN and Mask2Former (mmdet's and mmseg's recipes on ResTv2).
+FAMILY_TASKS: Dict[str, Task] = {
+    t.name: t for t in [
+        Task('cascade', CONFIGS / 'cascade_mask_rcnn_restv2_t_3x.py', cascade,
+             'train_cfg.max_epochs', 'coco/segm_mAP', NUM_VAL),
+        Task('mask2former_coco', CONFIGS / 'mask2former_restv2_t_lsj_50e_coco.py',
+             mask2former_coco, 'train_cfg.max_iters', 'coco/segm_mAP', NUM_VAL),
+        Task('mask2former_ade', CONFIGS / 'mask2former_restv2_t_160k_ade20k.py',
+             mask2former_ade, 'train_cfg.max_iters', 'mIoU', NUM_VAL),
     ]
 }
 

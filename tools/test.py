@@ -8,11 +8,11 @@ import os
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import ConfigError, load_config, test  # noqa: E402
+from mmrest.apis import USER_ERRORS, load_config, test  # noqa: E402
+from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -26,15 +26,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tta', action='store_true',
                         help="test-time augmentation with the config's tta_model and "
                         'tta_pipeline (e.g. multi-scale + flip for the UperNet configs)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher (dist_test.sh sets pytorch)')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser, 'dist_test.sh')
+    return parse_runner_arguments(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -44,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                           launcher=args.launcher)
         metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
                        tta=args.tta)
-    except ConfigError as error:
+    except USER_ERRORS as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     if is_main_process():

@@ -8,11 +8,10 @@ import os
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import ConfigError, load_config, train  # noqa: E402
-from mmrest.models.checkpoint import CheckpointMismatchError  # noqa: E402
+from mmrest.apis import USER_ERRORS, load_config, train  # noqa: E402
+from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -27,15 +26,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'in the work dir')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate to the actual total batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, e.g. train_cfg.max_epochs=12')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher (dist_train.sh sets pytorch)')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser, 'dist_train.sh')
+    return parse_runner_arguments(parser, argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -45,7 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                           amp=args.amp, resume=args.resume, launcher=args.launcher,
                           auto_scale_lr=args.auto_scale_lr)
         train(cfg)
-    except (ConfigError, CheckpointMismatchError) as error:
+    except USER_ERRORS as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     return 0

@@ -10,8 +10,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from .benchmark import build_from_config
-from .flops import OPERATOR_CLASSES, flops_by_class
+from ..apis.model import build_model
+from ..apis.runner import load_config
+from .flops import OPERATOR_CLASSES, TensorForward, flops_by_class
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import autocast, interleaved_timing
 
@@ -55,15 +56,13 @@ def padding_overhead(backbone: torch.nn.Module, size: Tuple[int, int]) -> float:
     return padded / real - 1.0
 
 
-def build_model(cfg: Config, style: str, window_size: Optional[Sequence[int]] = None,
-                device: str = 'cpu'):
+def build_with_style(cfg: Config, style: str, window_size: Optional[Sequence[int]] = None,
+                     device: str = 'cpu'):
     """The model of ``cfg`` with its backbone switched to ``style`` (random weights)."""
     options = {'model.backbone.attn_style': style}
     if window_size is not None:
         options['model.backbone.window_size'] = tuple(window_size)
-    cfg = copy.deepcopy(cfg)
-    cfg.merge_from_dict(options)
-    return build_from_config(cfg, None, torch.device(device))
+    return build_model(load_config(cfg, cfg_options=options), None, device)
 
 
 def compare_attention_styles(cfg: Config,
@@ -89,12 +88,12 @@ def compare_attention_styles(cfg: Config,
     models, results, samples = {}, {}, None
     for style in styles:
         progress(f'[{style}] building the model')
-        model, scope = build_model(cfg, style, window_size, device)
+        model, scope = build_with_style(cfg, style, window_size, device)
         samples = make_data_samples(scope, 1, input_size)
         flops: Dict[str, int] = {}
         if count_flops:
             progress(f'[{style}] counting FLOPs')
-            flops = flops_by_class(_TensorForward(model, samples), (inputs, ))
+            flops = flops_by_class(TensorForward(model, samples), (inputs, ))
         models[style] = model
         results[style] = StyleResult(style, sum(p.numel() for p in model.parameters()), flops,
                                      padding_overhead(model.backbone, input_size))
@@ -134,18 +133,6 @@ def compare_attention_styles(cfg: Config,
             results[style].train_ms = [1000 * t for t in entry.times]
             results[style].error = results[style].error or entry.error
     return [results[s] for s in styles]
-
-
-class _TensorForward(torch.nn.Module):
-    """``model(inputs, samples, mode='tensor')`` as a one-argument module for jit tracing."""
-
-    def __init__(self, model: torch.nn.Module, samples: list) -> None:
-        super().__init__()
-        self.model = model
-        self.samples = samples
-
-    def forward(self, inputs: torch.Tensor):
-        return self.model(inputs, self.samples, mode='tensor')
 
 
 def format_table(results: Sequence[StyleResult]) -> str:

@@ -2,16 +2,15 @@
 and the conditions of the measurement travel with every number."""
 import copy
 import importlib
-import logging
 import platform
 import statistics
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
 import mmrest
+from ..apis.model import build_model
 from .timing import Entry, autocast, interleaved_timing
 
 
@@ -94,49 +93,6 @@ class BenchmarkReport:
         return '\n'.join(lines)
 
 
-@contextmanager
-def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
-    """Silence mmengine's per-parameter initialisation report while building models."""
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    previous = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def config_from_path(path: str):
-    """``Config.fromfile`` that also takes ``mmrest::NAME`` and ``mmdet::swin/...`` paths."""
-    from mmengine.config import Config
-
-    from ..utils.configs import resolve_config_path
-    return Config.fromfile(resolve_config_path(path))
-
-
-def build_from_config(cfg, checkpoint: Optional[str], device: torch.device):
-    """The model of ``cfg`` (random weights unless ``checkpoint``), in eval mode."""
-    from mmengine.registry import DefaultScope, init_default_scope
-    from mmengine.runner import load_checkpoint
-    cfg = copy.deepcopy(cfg)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    if checkpoint is None and cfg.model.get('backbone', {}).get('init_cfg'):
-        cfg.model.backbone.init_cfg = None  # do not try to read a pretrained file
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(cfg.model)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        with quiet_logger():
-            model.init_weights()
-    model.to(device)
-    model.eval()  # not chained: some train() overrides return None
-    return model, scope
-
-
 def benchmark_config(cfg,
                      config_name: str,
                      checkpoint: Optional[str] = None,
@@ -158,7 +114,7 @@ def benchmark_config(cfg,
         torch.backends.cudnn.benchmark = cudnn_benchmark
     if progress:
         progress(f'building {config_name} on {dev}')
-    model, scope = build_from_config(cfg, checkpoint, dev)
+    model, scope = build_model(cfg, checkpoint, dev)
     if fuse_conv_bn:
         from mmengine.model import revert_sync_batchnorm
         from mmcv.cnn import fuse_conv_bn as fuse

@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .flops import flops_by_class
+from . import flops
 from .timing import Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing
 
 
@@ -49,10 +49,6 @@ BACKBONES: Dict[str, Callable[[], nn.Module]] = {
     'ResNet-50': lambda: _resnet(50),
     'ResNet-101': lambda: _resnet(101),
 }
-
-
-def _count_flops(model: nn.Module, inputs: Tuple) -> int:
-    return sum(flops_by_class(model, inputs).values())
 
 
 def _backbone_peak_memory(name: str, input_size: Tuple[int, int], batch_size: int,
@@ -103,7 +99,7 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
     for name, model in models.items():
         entries[name].params = sum(p.numel() for p in model.parameters())
         if count_flops:  # per image, traced on the CPU
-            entries[name].flops = _count_flops(model.cpu(), (x[:1].cpu(), ))
+            entries[name].flops = flops.count_flops(model.cpu(), (x[:1].cpu(), ))[0]
     if dev.type == 'cpu':
         if progress:
             progress('  peak memory, each model in a fresh process')

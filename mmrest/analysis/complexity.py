@@ -1,25 +1,17 @@
-"""Parameters, FLOPs and output shapes of backbones (what the README demo prints)."""
+"""Parameters, FLOPs and output shapes of backbones and of whole models of configs (the README's
+tables)."""
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
 
+from .flops import count_flops
+
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def count_flops(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> Tuple[int, Dict[str, int]]:
-    """Total FLOPs (one multiply-add counted once, the OpenMMLab/fvcore convention) and FLOPs
-    by operator, attention matrix products included (mmengine's jit-based counter)."""
-    from mmengine.analysis import FlopAnalyzer
-    analyzer = FlopAnalyzer(model, inputs)
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    analyzer.tracer_warnings('none')
-    return int(analyzer.total()), dict(analyzer.by_operator())
 
 
 @dataclass
@@ -49,3 +41,34 @@ def summarize_backbone(name: str, model: nn.Module,
     flops, _ = count_flops(model, (image, ))
     return BackboneSummary(name, tuple(input_size), count_parameters(model), flops,
                            [tuple(o.shape) for o in outs], seconds)
+
+
+@dataclass
+class ConfigSummary:
+    name: str
+    input_size: Tuple[int, int]
+    params: int
+    backbone_params: int
+    flops: int
+
+    def row(self) -> str:
+        h, w = self.input_size
+        return (f'| {self.name} | {w}x{h} | {self.params / 1e6:.2f}M | '
+                f'{self.backbone_params / 1e6:.2f}M | {self.flops / 1e9:.1f}G |')
+
+
+@torch.no_grad()
+def summarize_config(config: str, input_size: Tuple[int, int]) -> ConfigSummary:
+    """Parameters (whole model and backbone) and FLOPs of the model of ``config`` (a path or
+    ``pkg::NAME``) for one image of ``input_size`` (H, W), in ``mode='tensor'`` (the network
+    without post-processing), counted by :func:`~mmrest.analysis.flops.count_flops`."""
+    from ..apis import build_model, load_config
+    from .flops import TensorForward
+    from .model_inputs import make_data_samples
+    model, scope = build_model(load_config(config))
+    image = torch.randn(1, 3, *input_size)
+    flops, _ = count_flops(TensorForward(model, make_data_samples(scope, 1, input_size)),
+                           (image, ))
+    backbone = getattr(model, 'backbone', model)
+    return ConfigSummary(config, tuple(input_size), count_parameters(model),
+                         count_parameters(backbone), flops)

@@ -13,6 +13,10 @@ Parts (``--only`` picks some):
   ms per image and FLOPs by operator class (ResTv2 paper, Table 4).
 - ``training``: Mask R-CNN ResTv2-T training steps, batch 2 at 1333x800: step time and peak
   memory, with and without activation checkpointing (``with_cp``).
+- ``cascade``, ``mask2former_coco``, ``mask2former_ade``: the recipes the papers do not have,
+  ResTv2-T/S/B against the peers mmdet / mmseg ship configs for (Cascade Mask R-CNN at
+  1280x800 against ConvNeXt-T and ResNet-50; Mask2Former at 1280x800 on COCO and 512x512 on
+  ADE20K against Swin-T and ResNet-50).
 
 Every comparison is interleaved in one process (each model in turn, every round), with warm-up
 and device synchronisation; random weights throughout (speed does not depend on them; the
@@ -36,7 +40,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from . import paper
-from .benchmark import build_from_config, config_from_path, device_name, software_versions
+from ..apis import build_model, load_config
+from .benchmark import device_name, software_versions
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import (Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing,
                      short_error, synchronize)
@@ -71,6 +76,29 @@ IMAGENET_MODELS: Dict[str, str] = {
     'ResT-L': 'mmrest::imagenet/rest_l_in1k.py',
     'Swin-T': 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py',
     'ConvNeXt-T': 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
+}
+# Not in the papers: the recipes researchers compare backbones with today (mmdet / mmseg).
+CASCADE_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::cascade_mask_rcnn_restv2_t_3x.py',
+    'ResTv2-S': 'mmrest::cascade_mask_rcnn_restv2_s_3x.py',
+    'ResTv2-B': 'mmrest::cascade_mask_rcnn_restv2_b_3x.py',
+    'ConvNeXt-T': 'mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-'
+                  'ms-crop-3x_coco.py',
+    'ResNet-50': 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py',
+}
+MASK2FORMER_COCO_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::mask2former_restv2_t_lsj_50e_coco.py',
+    'ResTv2-S': 'mmrest::mask2former_restv2_s_lsj_50e_coco.py',
+    'ResTv2-B': 'mmrest::mask2former_restv2_b_lsj_50e_coco.py',
+    'Swin-T': 'mmdet::mask2former/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco.py',
+    'ResNet-50': 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py',
+}
+MASK2FORMER_ADE_MODELS: Dict[str, str] = {
+    'ResTv2-T': 'mmrest::mask2former_restv2_t_160k_ade20k.py',
+    'ResTv2-S': 'mmrest::mask2former_restv2_s_160k_ade20k.py',
+    'ResTv2-B': 'mmrest::mask2former_restv2_b_160k_ade20k.py',
+    'Swin-T': 'mmseg::mask2former/mask2former_swin-t_8xb2-160k_ade20k-512x512.py',
+    'ResNet-50': 'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
 }
 ATTN_STYLE_CONFIG = 'mmrest::mask_rcnn_restv2_t_1x.py'
 TRAINING_CONFIG = 'mmrest::mask_rcnn_restv2_t_3x.py'
@@ -170,18 +198,9 @@ def _named(models: Dict[str, str], settings: Settings) -> Dict[str, str]:
     return {k: v for k, v in models.items() if k in settings.models}
 
 
-def _load(path: str, overrides: Optional[dict] = None):
-    cfg = config_from_path(path)
-    if overrides:
-        cfg.merge_from_dict(overrides)
-    return cfg
-
-
-def _build(name: str, path: str, device: torch.device, say: Say,
-           overrides: Optional[dict] = None):
+def _build(name: str, path: str, device: torch.device, say: Say):
     say(f'  building {name} ({path})')
-    model, scope = build_from_config(_load(path, overrides), None, device)
-    return model, scope
+    return build_model(load_config(path), None, device)
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -276,6 +295,26 @@ def part_upernet(settings: Settings, say: Say) -> PartResult:
                            UPERNET_MODELS, settings.upernet_size, settings, say)
 
 
+def part_cascade(settings: Settings, say: Say) -> PartResult:
+    h, w = settings.maskrcnn_size
+    return _inference_part('cascade', f'Cascade Mask R-CNN inference, {w}x{h}, batch 1 (FPS)',
+                           CASCADE_MODELS, settings.maskrcnn_size, settings, say)
+
+
+def part_mask2former_coco(settings: Settings, say: Say) -> PartResult:
+    h, w = settings.maskrcnn_size
+    return _inference_part('mask2former_coco', f'Mask2Former (COCO instances) inference, '
+                           f'{w}x{h}, batch 1 (FPS)', MASK2FORMER_COCO_MODELS,
+                           settings.maskrcnn_size, settings, say)
+
+
+def part_mask2former_ade(settings: Settings, say: Say) -> PartResult:
+    h, w = settings.upernet_size
+    return _inference_part('mask2former_ade', f'Mask2Former (ADE20K) inference, {w}x{h}, '
+                           'batch 1 (FPS)', MASK2FORMER_ADE_MODELS, settings.upernet_size,
+                           settings, say)
+
+
 def part_imagenet(settings: Settings, say: Say) -> PartResult:
     device = torch.device(settings.device)
     size = settings.imagenet_size
@@ -299,7 +338,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
     size = settings.maskrcnn_size
     result = PartResult('attn_styles', f'Attention styles, Mask R-CNN ResTv2-T, {size[1]}x'
                         f'{size[0]}, batch 1 (ms per image; FLOPs by operator class)')
-    cfg = _load(ATTN_STYLE_CONFIG)
+    cfg = load_config(ATTN_STYLE_CONFIG)
     for precision in settings.precisions():
         styles = compare_attention_styles(
             cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
@@ -321,8 +360,8 @@ def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool,
     AmpOptimWrapper) and a synthetic batch as a dataloader gives it."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
-    cfg = _load(config, {'model.backbone.with_cp': with_cp})
-    model, scope = build_from_config(cfg, None, device)
+    cfg = load_config(config, cfg_options={'model.backbone.with_cp': with_cp})
+    model, scope = build_model(cfg, None, device)
     model.train()
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     if amp:
@@ -401,6 +440,9 @@ PARTS: Dict[str, Callable[[Settings, Say], PartResult]] = {
     'imagenet': part_imagenet,
     'attn_styles': part_attn_styles,
     'training': part_training,
+    'cascade': part_cascade,
+    'mask2former_coco': part_mask2former_coco,
+    'mask2former_ade': part_mask2former_ade,
 }
 PAPER_FIGURES = {
     'maskrcnn': (paper.MASK_RCNN_FPS, 'FPS'),

@@ -17,7 +17,6 @@ Tests run :func:`run_demo` with ``quick=True``: every stage on a handful of imag
 import argparse
 import copy
 import json
-import logging
 import os
 import shutil
 import sys
@@ -30,7 +29,8 @@ from mmengine.config import Config
 
 from mmrest.datasets.synthetic import DEFAULT_CLASSES, SyntheticCocoInfo, make_synthetic_coco
 from ..utils.configs import config_dir
-from .runner import ConfigError, load_config, test, train
+from .model import build_model
+from .runner import USER_ERRORS, ConfigError, load_config, test, train
 
 __all__ = [
     'DEFAULT_CONFIG', 'DEFAULT_WORK_DIR', 'QUICK_DATA', 'QUICK_ITERS', 'DemoSummary',
@@ -230,12 +230,6 @@ def configure_demo(cfg: Config, info: SyntheticCocoInfo, iters: Optional[int] = 
     return cfg
 
 
-def _own_visualizer(cfg: Config, stage: str) -> None:
-    # mmengine's visualizer is a process-wide instance looked up by name: a later runner asking
-    # for the same name gets the first one, which writes into the first runner's log folder.
-    cfg.visualizer.name = f'mmrest_demo_{stage}_{time.time_ns()}'
-
-
 # --------------------------------------------------------------------------------------------
 # Stages
 # --------------------------------------------------------------------------------------------
@@ -245,24 +239,12 @@ def save_initial_checkpoint(cfg: Config, path: PathLike) -> str:
     This is the untrained model evaluated before training; training then starts from it
     (``load_from``), so "before" is exactly where training began.
     """
-    from mmengine.logging import MMLogger
-    from mmengine.registry import MODELS, DefaultScope
     from mmengine.runner import save_checkpoint, set_random_seed, weights_to_cpu
 
     seed = cfg.get('randomness', {}).get('seed')
     if seed is not None:
         set_random_seed(seed)
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
-        model = MODELS.build(copy.deepcopy(cfg.model))
-    # Outside a runner (no log file), init_weights prints how every parameter was initialised
-    # to the console: a thousand lines. The training log records the same.
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
+    model, _ = build_model(cfg)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(
         dict(meta=dict(epoch=0, iter=0, seed=seed, note='untrained weights (mmrest demo)'),
@@ -279,7 +261,6 @@ def evaluate(cfg: Config, checkpoint: PathLike, work_dir: PathLike,
     # The config and environment dumps of every further runner would bury the demo's output;
     # warnings still show, and pycocotools prints its tables.
     cfg.log_level = 'WARNING'
-    _own_visualizer(cfg, Path(work_dir).name)
     if show_dir is not None and Path(show_dir).is_dir():
         shutil.rmtree(show_dir)  # drawings of an earlier run would be counted with these
     metrics = test(cfg, str(checkpoint), show_dir=None if show_dir is None else str(show_dir))
@@ -423,7 +404,6 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
         'iterations)')
     train_cfg = copy.deepcopy(cfg)
     train_cfg.load_from = initial  # start exactly from the weights evaluated above
-    _own_visualizer(train_cfg, 'train')
     train_start = time.perf_counter()
     runner = train(train_cfg)
     train_time = time.perf_counter() - train_start
@@ -477,7 +457,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         summary = run_demo(work_dir=args.work_dir, data_root=args.data_root, iters=args.iters,
                            quick=args.quick, config=args.config)
-    except (ConfigError, FileExistsError) as error:
+    except (*USER_ERRORS, FileExistsError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     print('\n' + summary.format(), flush=True)

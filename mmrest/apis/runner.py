@@ -6,10 +6,11 @@ a :class:`ConfigError` that says what is wrong and how to fix it: a missing conf
 annotation file or checkpoint, an unknown ``--cfg-options`` key, ``--amp`` without a GPU, a
 checkpoint of another model.
 """
+import copy
 import difflib
 import os.path as osp
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -19,7 +20,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmrest  # noqa: F401  (registries, weights_only-safe checkpoint loading)
-from mmrest.utils.checkpoint_io import load_from_local
+from mmrest.models.checkpoint import CheckpointMismatchError
+from mmrest.utils.checkpoint_io import CheckpointFileError, load_from_local
 from mmrest.utils.configs import resolve_config_path
 
 DELETE_KEY = '_delete_'
@@ -31,6 +33,10 @@ OPTIONAL_STATE = ('num_batches_tracked', )
 
 class ConfigError(ValueError):
     """A config, option or path that cannot work, explained."""
+
+
+# What a user can fix (config, paths, checkpoint files): the tools print it and exit with 2.
+USER_ERRORS = (ConfigError, CheckpointMismatchError, CheckpointFileError)
 
 
 # ------------------------------------------------------------------------------ config options
@@ -91,26 +97,29 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> Dict[str, Any]
     return prepared
 
 
-def load_config(config: str,
+def load_config(config: Union[str, Config],
                 work_dir: Optional[str] = None,
                 cfg_options: Optional[Mapping[str, Any]] = None,
                 amp: bool = False,
                 resume: Optional[str] = None,
                 launcher: str = 'none',
                 auto_scale_lr: bool = False) -> Config:
-    """Read ``config`` (a path, or ``mmrest::NAME`` / ``mmdet::dir/NAME``) and apply the
-    command-line options the tools offer.
+    """Read ``config`` (a path, ``mmrest::NAME`` / ``mmdet::dir/NAME``, or a loaded Config,
+    which is copied) and apply the command-line options the tools offer.
 
     ``resume``: ``'auto'`` for the latest checkpoint of the work dir (none yet: start from the
     beginning), or a checkpoint path.
     """
-    try:
-        path = resolve_config_path(config)
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from error
-    if not osp.isfile(path):
-        raise ConfigError(f'config file not found: {config!r}')
-    cfg = Config.fromfile(path)
+    if isinstance(config, Config):
+        cfg, path = copy.deepcopy(config), config.filename or 'config'
+    else:
+        try:
+            path = resolve_config_path(str(config))
+        except FileNotFoundError as error:
+            raise ConfigError(str(error)) from error
+        if not osp.isfile(path):
+            raise ConfigError(f'config file not found: {str(config)!r}')
+        cfg = Config.fromfile(path)
     if cfg_options:
         options = check_cfg_options(cfg, cfg_options)
         try:

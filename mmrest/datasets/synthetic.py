@@ -32,7 +32,7 @@ Command line (the module has no mmrest imports, so ``python mmrest/datasets/synt
 also works without torch/mmengine installed)::
 
     python -m mmrest.datasets.synthetic coco data/shapes_coco --num-train 200 --num-val 50
-    python -m mmrest.datasets.synthetic ade data/shapes_ade --size 256x320 --seed 1
+    python -m mmrest.datasets.synthetic ade data/shapes_ade --size 320x256 --seed 1
 """
 
 from __future__ import annotations
@@ -44,10 +44,12 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from ..utils.cli import parse_wh
 
 __all__ = [
     'SUPPORTED_SHAPES', 'DEFAULT_CLASSES', 'BACKGROUND_CLASS', 'SyntheticCocoInfo',
@@ -90,19 +92,18 @@ PathLike = Union[str, Path]
 # Returned descriptions
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SyntheticCocoInfo:
-    """What :func:`make_synthetic_coco` wrote.
+class _SyntheticInfo:
+    """What a writer wrote (common part).
 
     Attributes:
-        root: Dataset root (``data_root`` for mmdet).
-        classes: Class names; class ``classes[i]`` has COCO category id ``i + 1``.
+        root: Dataset root (``data_root``).
+        classes: Class names.
         palette: One RGB colour per class.
         image_size: ``(height, width)`` of every image.
         seed: Seed the set was generated with.
         num_images: Images per split, e.g. ``{'train': 100, 'val': 20}``.
-        num_instances: Annotated object instances per split.
+        num_instances: Object instances per split.
         img_dirs: Image folder per split.
-        ann_files: COCO json file per split.
     """
 
     root: Path
@@ -113,6 +114,25 @@ class SyntheticCocoInfo:
     num_images: Dict[str, int]
     num_instances: Dict[str, int]
     img_dirs: Dict[str, Path]
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy (paths as strings)."""
+        return _jsonable(self.__dict__)
+
+    def _summary(self, title: str, about: List[str], per_split: Dict[str, str]) -> str:
+        h, w = self.image_size
+        lines = [f'{title} in {self.root}', *about, f'  image size: {w}x{h} (WxH), seed {self.seed}']
+        lines += [f'  {split}: {self.num_images[split]} images in {self.img_dirs[split]}, '
+                  f'{where}' for split, where in per_split.items()]
+        return '\n'.join(lines)
+
+
+@dataclass(frozen=True)
+class SyntheticCocoInfo(_SyntheticInfo):
+    """What :func:`make_synthetic_coco` wrote (see :class:`_SyntheticInfo`); class
+    ``classes[i]`` has COCO category id ``i + 1``, ``ann_files`` holds the COCO json file per
+    split."""
+
     ann_files: Dict[str, Path]
 
     @property
@@ -129,56 +149,34 @@ class SyntheticCocoInfo:
             data_prefix=dict(img=self.img_dirs[split].relative_to(self.root).as_posix() + '/'),
             metainfo=self.metainfo)
 
-    def to_dict(self) -> dict:
-        """A JSON-serialisable copy (paths as strings)."""
-        return _jsonable(self.__dict__)
-
     def summary(self) -> str:
         """Human-readable description, as printed by the command line."""
-        h, w = self.image_size
-        lines = [f'synthetic COCO instance segmentation set in {self.root}',
-                 f'  classes ({len(self.classes)}): {", ".join(self.classes)} '
-                 f'(category ids 1..{len(self.classes)})',
-                 f'  image size: {h}x{w} (HxW), seed {self.seed}']
-        for split in self.num_images:
-            lines.append(f'  {split}: {self.num_images[split]} images in {self.img_dirs[split]}, '
-                         f'{self.num_instances[split]} instances in {self.ann_files[split]}')
-        return '\n'.join(lines)
+        return self._summary(
+            'synthetic COCO instance segmentation set',
+            [f'  classes ({len(self.classes)}): {", ".join(self.classes)} (category ids '
+             f'1..{len(self.classes)})'],
+            {split: f'{self.num_instances[split]} instances in {self.ann_files[split]}'
+             for split in self.num_images})
 
 
 @dataclass(frozen=True)
-class SyntheticAdeInfo:
-    """What :func:`make_synthetic_ade` wrote.
+class SyntheticAdeInfo(_SyntheticInfo):
+    """What :func:`make_synthetic_ade` wrote (see :class:`_SyntheticInfo`).
 
     Label maps are single-channel uint8 PNGs in ADE20K's convention: value ``0`` is "other"
     (ignored, it becomes 255 under ``reduce_zero_label=True``) and value ``i + 1`` is
-    ``classes[i]``. With ``background_class=True`` the background is a real class
-    (``classes[0] == 'background'``, value 1) and value 0 does not occur; otherwise the background
-    has value 0 and is ignored in training and evaluation.
+    ``classes[i]`` (the class names after ``reduce_zero_label``). With
+    ``background_class=True`` the background is a real class (``classes[0] == 'background'``,
+    value 1) and value 0 does not occur; otherwise the background has value 0 and is ignored
+    in training and evaluation.
 
     Attributes:
-        root: Dataset root (``data_root`` for mmseg).
-        classes: Class names after ``reduce_zero_label``; PNG value ``i + 1`` is ``classes[i]``.
-        palette: One RGB colour per class.
-        image_size: ``(height, width)`` of every image.
-        seed: Seed the set was generated with.
-        num_images: Images per split, e.g. ``{'train': 100, 'val': 20}``.
-        num_instances: Object instances drawn per split.
-        img_dirs: Image folder per split.
         seg_dirs: Label-map folder per split.
         img_suffix: Suffix of the image files (``.jpg`` or ``.png``).
         seg_map_suffix: Suffix of the label maps (always ``.png``).
         reduce_zero_label: Always ``True``: the value mmseg's dataset must be given.
     """
 
-    root: Path
-    classes: Tuple[str, ...]
-    palette: Tuple[Tuple[int, int, int], ...]
-    image_size: Tuple[int, int]
-    seed: int
-    num_images: Dict[str, int]
-    num_instances: Dict[str, int]
-    img_dirs: Dict[str, Path]
     seg_dirs: Dict[str, Path]
     img_suffix: str = '.jpg'
     seg_map_suffix: str = '.png'
@@ -206,24 +204,16 @@ class SyntheticAdeInfo:
             reduce_zero_label=self.reduce_zero_label,
             metainfo=self.metainfo)
 
-    def to_dict(self) -> dict:
-        """A JSON-serialisable copy (paths as strings)."""
-        return _jsonable(self.__dict__)
-
     def summary(self) -> str:
         """Human-readable description, as printed by the command line."""
-        h, w = self.image_size
         pairs = ', '.join(f'{i + 1}={c}' for i, c in enumerate(self.classes))
         other = ('0=other (unused)' if self.classes[0] == BACKGROUND_CLASS else
                  '0=background (ignored)')
-        lines = [f'synthetic ADE20K-style semantic segmentation set in {self.root}',
-                 f'  classes ({len(self.classes)}): {", ".join(self.classes)}',
-                 f'  label values: {other}, {pairs}; use reduce_zero_label=True',
-                 f'  image size: {h}x{w} (HxW), seed {self.seed}']
-        for split in self.num_images:
-            lines.append(f'  {split}: {self.num_images[split]} images in {self.img_dirs[split]}, '
-                         f'label maps in {self.seg_dirs[split]}')
-        return '\n'.join(lines)
+        return self._summary(
+            'synthetic ADE20K-style semantic segmentation set',
+            [f'  classes ({len(self.classes)}): {", ".join(self.classes)}',
+             f'  label values: {other}, {pairs}; use reduce_zero_label=True'],
+            {split: f'label maps in {self.seg_dirs[split]}' for split in self.num_images})
 
 
 def _jsonable(obj):
@@ -535,6 +525,36 @@ def _scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), _SPLIT_CODES[split], int(index)])
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The checked arguments of a writer: what every image of a set is drawn from."""
+    root: Path
+    size: Tuple[int, int]
+    shapes: Tuple[str, ...]
+    counts: Dict[str, int]
+    seed: int
+    num_objects: Tuple[int, int]
+    size_range: Tuple[float, float]
+
+    def scenes(self, split: str) -> Iterator[Tuple[int, _Scene]]:
+        """(index, scene) of every image of ``split``; image ``i`` depends only on
+        (seed, split, i), so the COCO and ADE writers draw the same scenes."""
+        h, w = self.size
+        for idx in range(self.counts[split]):
+            yield idx, _render_scene(_scene_rng(self.seed, split, idx), h, w, len(self.shapes),
+                                     self.shapes, self.num_objects, self.size_range)
+
+
+def _plan(root: PathLike, num_train: int, num_val: int, image_size: ImageSize, seed: int,
+          classes: Sequence[str], num_objects: Tuple[int, int],
+          size_range: Tuple[float, float], img_ext: str) -> _Plan:
+    size = _parse_image_size(image_size)
+    shapes = _check_args(num_train, num_val, seed, classes, tuple(num_objects),
+                         tuple(size_range), img_ext)
+    return _Plan(Path(root), size, shapes, {'train': int(num_train), 'val': int(num_val)},
+                 int(seed), tuple(num_objects), tuple(size_range))
+
+
 # --------------------------------------------------------------------------------------------
 # Public writers
 # --------------------------------------------------------------------------------------------
@@ -578,23 +598,19 @@ def make_synthetic_coco(root: PathLike,
         ValueError: For non-positive counts, a too small image size or other bad arguments.
         FileExistsError: When outputs exist and ``overwrite`` is False.
     """
-    h, w = _parse_image_size(image_size)
-    classes = _check_args(num_train, num_val, seed, classes, tuple(num_objects),
-                          tuple(size_range), img_ext)
-    root = Path(root)
-    counts = {'train': int(num_train), 'val': int(num_val)}
+    plan = _plan(root, num_train, num_val, image_size, seed, classes, num_objects, size_range,
+                 img_ext)
+    root, (h, w), classes, counts = plan.root, plan.size, plan.shapes, plan.counts
     img_dirs = {s: root / s for s in counts}
     ann_files = {s: root / 'annotations' / f'instances_{s}.json' for s in counts}
     _prepare_outputs([*img_dirs.values(), *ann_files.values()], overwrite)
 
     categories = [dict(id=i + 1, name=c, supercategory='shape') for i, c in enumerate(classes)]
     num_instances = {}
-    for split, count in counts.items():
+    for split in counts:
         img_dirs[split].mkdir(parents=True, exist_ok=True)
         images, annotations = [], []
-        for idx in range(count):
-            scene = _render_scene(_scene_rng(seed, split, idx), h, w, len(classes), classes,
-                                  tuple(num_objects), tuple(size_range))
+        for idx, scene in plan.scenes(split):
             file_name = f'{idx:06d}{img_ext}'
             (img_dirs[split] / file_name).write_bytes(_encode(scene.image, img_ext))
             image_id = idx + 1
@@ -645,31 +661,18 @@ def make_synthetic_ade(root: PathLike,
     ``info.classes == classes`` with ``classes[j]`` as ``j + 1``.
 
     Args:
-        root: Output folder; created if needed.
-        num_train: Number of training images (> 0).
-        num_val: Number of validation images (> 0).
-        image_size: ``(height, width)``, or one int for square images; each side >= 32.
-        seed: Non-negative seed; image ``i`` of a split depends only on (seed, split, i).
-        classes: Shape names from :data:`SUPPORTED_SHAPES`.
         background_class: Label the background as a class (see above) instead of 0/"other".
-        num_objects: ``(min, max)`` objects attempted per image.
-        size_range: Shape size (diameter / side) as fractions of the short image side.
         img_ext: ``'.jpg'`` (quality 95) or ``'.png'`` for the images; label maps are PNG.
         overwrite: Replace the image and label folders of an earlier run; without it an existing
             one raises ``FileExistsError``. Other files under ``root`` are left alone.
+        The others: as :func:`make_synthetic_coco`, which raises the same errors.
 
     Returns:
         A :class:`SyntheticAdeInfo` with the paths, classes, palette and counts.
-
-    Raises:
-        ValueError: For non-positive counts, a too small image size or other bad arguments.
-        FileExistsError: When outputs exist and ``overwrite`` is False.
     """
-    h, w = _parse_image_size(image_size)
-    shapes = _check_args(num_train, num_val, seed, classes, tuple(num_objects),
-                         tuple(size_range), img_ext)
-    root = Path(root)
-    counts = {'train': int(num_train), 'val': int(num_val)}
+    plan = _plan(root, num_train, num_val, image_size, seed, classes, num_objects, size_range,
+                 img_ext)
+    root, (h, w), shapes, counts = plan.root, plan.size, plan.shapes, plan.counts
     img_dirs = {s: root / 'images' / _ADE_SPLITS[s] for s in counts}
     seg_dirs = {s: root / 'annotations' / _ADE_SPLITS[s] for s in counts}
     _prepare_outputs([*img_dirs.values(), *seg_dirs.values()], overwrite)
@@ -677,13 +680,11 @@ def make_synthetic_ade(root: PathLike,
     all_classes = ((BACKGROUND_CLASS, ) if background_class else ()) + shapes
     first_shape_value = 2 if background_class else 1
     num_instances = {}
-    for split, count in counts.items():
+    for split in counts:
         img_dirs[split].mkdir(parents=True, exist_ok=True)
         seg_dirs[split].mkdir(parents=True, exist_ok=True)
         num_instances[split] = 0
-        for idx in range(count):
-            scene = _render_scene(_scene_rng(seed, split, idx), h, w, len(shapes), shapes,
-                                  tuple(num_objects), tuple(size_range))
+        for idx, scene in plan.scenes(split):
             # owner index -> label value; index 0 is the background
             lut = np.array([first_shape_value - 1] + [first_shape_value + c for c in scene.labels],
                            dtype=np.uint8)
@@ -702,18 +703,6 @@ def make_synthetic_ade(root: PathLike,
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
-def _size_arg(text: str) -> Tuple[int, int]:
-    try:
-        parts = [int(p) for p in text.lower().replace('*', 'x').split('x')]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f'expected HxW (e.g. 256x320) or one int, got {text!r}')
-    return parts[0], parts[1]
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m mmrest.datasets.synthetic coco|ade ROOT [options]``; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -724,8 +713,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('root', help='output folder')
     parser.add_argument('--num-train', type=int, default=100, help='training images (100)')
     parser.add_argument('--num-val', type=int, default=20, help='validation images (20)')
-    parser.add_argument('--size', type=_size_arg, default=(256, 320), metavar='HxW',
-                        help='image size, e.g. 256x320 (default) or 256')
+    parser.add_argument('--size', type=parse_wh, default=(256, 320), metavar='WxH',
+                        help='image size, e.g. 320x256 (default) or 256 for a square')
     parser.add_argument('--seed', type=int, default=0, help='random seed (0)')
     parser.add_argument('--classes', default=','.join(DEFAULT_CLASSES),
                         help=f'comma-separated shapes from {",".join(SUPPORTED_SHAPES)} '

@@ -18,9 +18,6 @@ number of sizes. Always verify at sizes other than the export size: a Python-lev
 a size would silently freeze the export-time answer into the graph.
 """
 import contextlib
-import copy
-import importlib
-import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -307,61 +304,6 @@ def export_backbone(model: nn.Module,
                           dynamo)
 
 
-def build_model(config: Union[str, 'os.PathLike[str]', Any],
-                checkpoint: Optional[str] = None,
-                cfg_options: Optional[Dict[str, Any]] = None,
-                device: str = 'cpu') -> nn.Module:
-    """Build the model of an mmrest (mmdet / mmseg / mmpretrain) config, in eval mode.
-
-    With a ``checkpoint`` its weights are loaded (the backbone's ImageNet ``init_cfg`` is
-    skipped, the checkpoint holds everything); without one the weights are randomly
-    initialised, which is enough to check that a model exports, not to deploy it.
-    """
-    from mmengine.logging import MMLogger
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    import mmrest  # noqa: F401  (registers the backbones)
-
-    cfg = _load_config(config, cfg_options)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    model_cfg = copy.deepcopy(cfg.model)
-    # The export needs no ImageNet weights (and their file may not be there): the checkpoint,
-    # or a random initialisation, gives every weight.
-    if model_cfg.get('backbone') is not None:
-        model_cfg.backbone.init_cfg = None
-    model = importlib.import_module(f'{scope}.registry').MODELS.build(model_cfg)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    else:
-        # mmengine logs the initialisation of every tensor at INFO level: keep warnings only.
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel(logging.WARNING)
-        try:
-            model.init_weights()
-        finally:
-            logger.setLevel(level)
-    # SyncBN needs a process group only in training, but plain BN is what to export.
-    return revert_sync_batchnorm(model).to(device).eval()
-
-
-def _load_config(config: Union[str, 'os.PathLike[str]', Any],
-                 cfg_options: Optional[Dict[str, Any]] = None) -> Any:
-    """A private Config from a file or a Config, with ``cfg_options`` (flat dotted keys, as
-    the tools' ``--cfg-options``) checked and merged."""
-    from mmengine.config import Config
-
-    from ..apis.runner import check_cfg_options
-    cfg = (Config.fromfile(os.fspath(config)) if isinstance(config, (str, os.PathLike))
-           else copy.deepcopy(config))
-    if cfg_options:
-        cfg.merge_from_dict(check_cfg_options(cfg, cfg_options))
-    return cfg
-
-
 def model_network(model: nn.Module) -> nn.Module:
     """The tensor-to-tensors part of an mmdet detector or mmseg segmentor (see module doc)."""
     if hasattr(model, 'extract_feat') and (hasattr(model, 'rpn_head')
@@ -396,8 +338,9 @@ def export_model(config: Union[str, 'os.PathLike[str]', Any],
         cfg_options: overrides merged into the config (flat dotted keys).
         dynamic_hw, dynamic_batch, opset, dynamo: as in :func:`export_backbone`.
     """
-    cfg = _load_config(config, cfg_options)
-    model = build_model(cfg, checkpoint)
+    from ..apis import build_model, load_config
+    cfg = load_config(config, cfg_options=cfg_options)
+    model, _ = build_model(cfg, checkpoint, strict=True)
     in_channels = 3
     if input_size is None:
         input_size = cfg.get('crop_size') or ((224, 224) if backbone_only else (800, 1344))

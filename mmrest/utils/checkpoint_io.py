@@ -10,6 +10,7 @@ with one that keeps ``weights_only=True`` and allows exactly those known types.
 import os
 import os.path as osp
 import pickle
+import zipfile
 from typing import Any, Callable, List, Optional
 
 import numpy as np
@@ -17,6 +18,27 @@ import torch
 
 # Set to 1 to load checkpoints with arbitrary pickled objects (trusted files only).
 TRUST_ENV = 'MMREST_TRUST_CHECKPOINTS'
+ZIP_MAGIC = b'PK\x03\x04'  # torch.save writes zip archives (since torch 1.6)
+
+
+class CheckpointFileError(ValueError):
+    """A checkpoint file that cannot be read: empty, cut short, or no checkpoint at all."""
+
+
+def check_checkpoint_file(path: str) -> None:
+    """Fail with the file's name when it is empty or a zip archive cut short (an
+    interrupted download or copy), before torch reports it in its own words."""
+    size = osp.getsize(path)
+    if size == 0:
+        raise CheckpointFileError(f'{path} is empty (0 bytes), not a checkpoint: download or '
+                                  'copy it again')
+    with open(path, 'rb') as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head == ZIP_MAGIC and not zipfile.is_zipfile(path):
+        raise CheckpointFileError(
+            f'{path} is incomplete: it starts like a checkpoint (a zip archive) but ends '
+            f'before the archive does ({size} bytes). It was probably cut short by an '
+            'interrupted download or copy: fetch it again')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -55,17 +77,29 @@ def trusted_globals() -> List[Any]:
     return allowed
 
 
+def _refused_by_safe_loader(error: Exception) -> bool:
+    # torch's weights_only unpickler names the global it does not allow.
+    return isinstance(error, pickle.UnpicklingError) and 'Unsupported global' in str(error)
+
+
 def torch_load(file: Any, map_location: Optional[Any] = None) -> Any:
-    """``torch.load`` with ``weights_only=True`` plus the types mmengine checkpoints need."""
+    """``torch.load`` with ``weights_only=True`` plus the types mmengine checkpoints need;
+    a file that is no readable checkpoint raises :class:`CheckpointFileError` naming it."""
+    name = file if isinstance(file, str) else 'the checkpoint'
+    if isinstance(file, str):
+        check_checkpoint_file(file)
     with torch.serialization.safe_globals(trusted_globals()):
         try:
             return torch.load(file, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as error:
+        except Exception as error:  # noqa: BLE001 (re-raised with the file's name)
+            if not _refused_by_safe_loader(error):
+                raise CheckpointFileError(
+                    f'{name} is not a readable PyTorch checkpoint (damaged, cut short, or '
+                    f'another kind of file): {type(error).__name__}: {error}') from error
             if os.environ.get(TRUST_ENV) == '1':
                 if hasattr(file, 'seek'):
                     file.seek(0)
                 return torch.load(file, map_location=map_location, weights_only=False)
-            name = file if isinstance(file, str) else 'the checkpoint'
             raise pickle.UnpicklingError(
                 f'{name} contains Python objects that the safe (weights_only) loader does not '
                 f'allow: {error}\nIf you trust this file, set {TRUST_ENV}=1 to load it '

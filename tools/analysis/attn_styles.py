@@ -15,10 +15,8 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.attn_styles import (STYLES, compare_attention_styles,  # noqa: E402
                                          format_table, results_as_dicts, write_chart, write_csv)
-from mmrest.apis import ConfigError, load_config  # noqa: E402
+from mmrest.apis import USER_ERRORS, load_config  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
-
-
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -49,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error('--device cuda: no GPU is available here')
     try:
         cfg = load_config(args.config)
-    except ConfigError as error:
+    except USER_ERRORS as error:
         parser.error(str(error))
     if cfg.model.get('backbone', {}).get('type') not in ('ResTV2', 'ResT', 'mmrest.ResTV2',
                                                           'mmrest.ResT'):

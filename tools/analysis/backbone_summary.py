@@ -15,8 +15,6 @@ ALL_VARIANTS = [f'ResT:{a}' for a in mmrest.ResT.arch_zoo] + \
     [f'ResTV2:{a}' for a in mmrest.ResTV2.arch_zoo]
 
 
-
-
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--input', nargs='+', type=parse_wh, default=[(224, 224)],

@@ -12,12 +12,12 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
+from mmengine.config import DictAction
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import benchmark_config  # noqa: E402
-from mmrest.apis import ConfigError, load_config  # noqa: E402
+from mmrest.apis import USER_ERRORS, load_config  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
-
-
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--fuse-conv-bn', action='store_true')
     parser.add_argument('--cudnn-benchmark', action='store_true')
     parser.add_argument('--json', help='write the report (results and conditions) here')
-    parser.add_argument('--cfg-options', nargs='+', default=None,
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries, as in tools/train.py')
     args = parser.parse_args(argv)
     if min(args.batch_size, args.iters, args.repeats) < 1 or args.warmup < 0:
@@ -50,16 +50,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error('--device cuda: no GPU is available here (use --device cpu)')
     if args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint not found: {args.checkpoint}')
-    from mmengine.config import DictAction
-    options = {}
-    if args.cfg_options:
-        action = DictAction(option_strings=[], dest='cfg_options')
-        namespace = argparse.Namespace()
-        action(parser, namespace, args.cfg_options)
-        options = namespace.cfg_options
     try:
-        cfg = load_config(args.config, cfg_options=options)
-    except ConfigError as error:
+        cfg = load_config(args.config, cfg_options=args.cfg_options)
+    except USER_ERRORS as error:
         parser.error(str(error))
     size = args.input or ((224, 224) if cfg.get('default_scope') == 'mmpretrain' else
                           (800, 1280))
@@ -69,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.batch_size, args.iters, args.warmup, args.repeats, args.amp,
             args.fuse_conv_bn, args.cudnn_benchmark,
             progress=lambda msg: print(msg, flush=True))
-    except ConfigError as error:
+    except USER_ERRORS as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     print()

@@ -21,8 +21,6 @@ from mmrest.analysis.compare import (BACKBONES, compare_backbones,  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--models', nargs='+', choices=list(BACKBONES),

@@ -1,9 +1,11 @@
 """The papers' speed table in one run: Mask R-CNN and UperNet FPS, ImageNet throughput, the
 attention styles and Mask R-CNN training steps, ResT/ResTv2 against Swin-T, ConvNeXt-T and
-ResNet-50, each comparison interleaved in one process. Writes speed.md and speed.json.
+ResNet-50 (and Cascade Mask R-CNN / Mask2Former FPS), each comparison interleaved in one
+process. Writes speed.md and speed.json.
 
     python tools/analysis/speed_suite.py --out work_dirs/speed [--device cuda|cpu] [--amp]
-        [--quick] [--only maskrcnn upernet imagenet attn_styles training]
+        [--quick] [--only maskrcnn upernet imagenet attn_styles training cascade
+        mask2former_coco mask2former_ade]
         [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R]
 
 ``--amp`` measures fp32 and mixed precision (float16 on a GPU, bfloat16 on the CPU) in one run.
@@ -33,8 +35,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--only', nargs='+', choices=list(PARTS), metavar='PART',
                         help=f'parts to run (default: all): {", ".join(PARTS)}')
     parser.add_argument('--models', nargs='+', metavar='NAME',
-                        help='only these models in the maskrcnn, upernet and imagenet parts '
-                        '(e.g. ResTv2-T Swin-T)')
+                        help='only these models in the parts that compare models (all but '
+                        'attn_styles and training), e.g. ResTv2-T Swin-T')
     parser.add_argument('--warmup', type=int, help='untimed calls per model first')
     parser.add_argument('--iters', type=int, help='timed calls per model and round')
     parser.add_argument('--repeats', type=int, help='interleaved rounds')

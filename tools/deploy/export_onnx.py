@@ -18,7 +18,7 @@ import torch
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.apis import ConfigError  # noqa: E402
+from mmrest.apis import USER_ERRORS  # noqa: E402
 from mmrest.deploy import (OnnxMismatchError, export_model, verification_sizes,  # noqa: E402
                            verify_onnx)
 from mmrest.utils.cli import parse_wh  # noqa: E402
@@ -70,7 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 dynamic_hw=not args.static, opset=args.opset,
                                 backbone_only=args.backbone_only, cfg_options=args.cfg_options,
                                 dynamo=args.dynamo)
-    except ConfigError as error:
+    except USER_ERRORS as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     h, w = exported.input_size

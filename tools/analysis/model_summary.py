@@ -1,0 +1,41 @@
+"""Parameters and FLOPs of the whole model of configs (mmrest's and any mmdet / mmseg /
+mmpretrain config), counted the same way for all: one image of the given size, the network
+without post-processing (``mode='tensor'``), one multiply-add counted once, the attention
+matrix products included.
+
+    python tools/analysis/model_summary.py CONFIG [CONFIG ...] [--input 1280x800]
+    python tools/analysis/model_summary.py mmrest::cascade_mask_rcnn_restv2_t_3x.py \
+        mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py
+
+Prints a Markdown table. Random weights (the backbone's pretrained file is not read).
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.complexity import summarize_config  # noqa: E402
+from mmrest.apis import USER_ERRORS  # noqa: E402
+from mmrest.utils.cli import parse_wh  # noqa: E402
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='+', help='config paths or pkg::NAME')
+    parser.add_argument('--input', type=parse_wh, default=(800, 1280), metavar='WxH',
+                        help='input size (default 1280x800, as the papers count detectors)')
+    args = parser.parse_args(argv)
+    print('| config | input (WxH) | params | backbone params | FLOPs |')
+    print('|---|---|---|---|---|')
+    for config in args.configs:
+        try:
+            print(summarize_config(config, args.input).row(), flush=True)
+        except USER_ERRORS as error:
+            print(f'error: {error}', file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
