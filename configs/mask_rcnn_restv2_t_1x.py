@@ -4,17 +4,6 @@
 # Paper: 49.94M parameters, 46.13 box AP / 42.03 mask AP (global attention).
 _base_ = ['./mask_rcnn_rest_s_1x.py']
 
-pretrained = 'checkpoints/restv2_tiny_224.pth'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResTV2',
-        arch='tiny',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=False,
-        with_cp=False,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(_delete_=True, **_base_.restv2_tiny),
     neck=dict(in_channels=[96, 192, 384, 768]))

@@ -4,42 +4,23 @@
 # ResTv2 paper, Table 3 / App. C.2: batch 16 (8 GPUs x 2 images), drop path 0.1, mixed
 # precision (add `--amp` to tools/train.py). Paper: 49.9M parameters, 253G FLOPs,
 # 47.6 box AP / 43.2 mask AP.
-_base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py']
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    './_base_/rest_backbones.py',
+]
 custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
 
-# The authors' ImageNet weights; override with
-# --cfg-options model.backbone.init_cfg.checkpoint=/path/to/restv2_tiny_224.pth
-pretrained = 'checkpoints/restv2_tiny_224.pth'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResTV2',
-        arch='tiny',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=False,
-        with_cp=False,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(_delete_=True, **_base_.restv2_tiny),
     neck=dict(in_channels=[96, 192, 384, 768]))
 
 train_dataloader = dict(batch_size=2)
 
-# No weight decay on normalisation layers (every LayerNorm/BatchNorm, found by type: the
-# stem's BatchNorms are not named "norm") nor on the biases of the PA position convs, in
-# place of Swin's position-table keys; nor on the identity-initialised convs of
-# attn_style='cwin', which decay would pull away from the identity.
+# Swin's AdamW; no weight decay on ResTv2's norms and position biases instead of Swin's keys.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(lr=1e-4, weight_decay=0.05),
-    paramwise_cfg=dict(
-        _delete_=True,
-        norm_decay_mult=0.,
-        custom_keys={
-            'pos.pa_conv.bias': dict(decay_mult=0.),
-            'backbone.cwin': dict(decay_mult=0.),
-        }))
+    paramwise_cfg=dict(_delete_=True, **_base_.rest_paramwise_cfg))
 
 # lr 1e-4 is for a total batch of 16 (8 GPUs x 2 images); `--auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -4,30 +4,11 @@
 # of the ResTv2 Mask R-CNN configs; drop path 0.1 as for ResTv2-T there.
 _base_ = ['./retinanet_rest_s_1x.py']
 
-pretrained = 'checkpoints/restv2_tiny_224.pth'
-
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='ResTV2',
-        arch='tiny',
-        out_indices=(1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=False,
-        with_cp=False,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(_delete_=True, out_indices=(1, 2, 3), **_base_.restv2_tiny),
     neck=dict(in_channels=[192, 384, 768]))
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[27, 33],
-        gamma=0.1),
-]
+warmup, steps = _base_.param_scheduler
+param_scheduler = [warmup, dict(steps, end=max_epochs, milestones=[27, 33])]

@@ -8,27 +8,15 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
+    './_base_/rest_backbones.py',
 ]
 custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
-
-# The authors' ImageNet weights; override with
-# --cfg-options model.backbone.init_cfg.checkpoint=/path/to/restv2_tiny_224.pth
-pretrained = 'checkpoints/restv2_tiny_224.pth'
 
 crop_size = (512, 512)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        _delete_=True,
-        type='ResTV2',
-        arch='tiny',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=False,
-        with_cp=False,
-        drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    backbone=dict(_delete_=True, **_base_.restv2_tiny),
     decode_head=dict(
         in_channels=[96, 192, 384, 768], in_index=[0, 1, 2, 3], num_classes=150),
     # The auxiliary FCN head reads stage 3 (stride 16).

@@ -9,16 +9,18 @@ import copy
 import functools
 import importlib
 from pathlib import Path
-from typing import List, NamedTuple
+from typing import Dict, List, NamedTuple
 
 import pytest
 import torch
 import torch.nn as nn
+import yaml
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmrest
+from mmrest.analysis.model_inputs import make_data_samples
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / 'configs'
 TOP_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -26,32 +28,23 @@ ALL_CONFIGS = sorted(
     str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
     if '_base_' not in p.parts)
 
-# Whole-model parameters in millions (ARCHITECTURE.md, from the papers); tolerance 0.3M.
-PAPER_PARAMS_M = {
-    'mask_rcnn_restv2_t_1x.py': 49.94,
-    # Fine-tuning attention styles (ResTv2 Table 4): CWin adds a 3x3 depth-wise conv per stage.
-    'mask_rcnn_restv2_t_1x_win.py': 49.94,
-    'mask_rcnn_restv2_t_1x_cwin.py': 49.96,
-    'mask_rcnn_restv2_t_1x_hwin.py': 49.94,
-    'mask_rcnn_restv2_t_3x.py': 49.9,
-    'mask_rcnn_restv2_t_3x_win.py': 49.94,
-    'mask_rcnn_restv2_t_3x_cwin.py': 49.96,
-    'mask_rcnn_restv2_t_3x_hwin.py': 49.94,
-    'mask_rcnn_restv2_s_3x.py': 60.7,
-    'mask_rcnn_restv2_b_3x.py': 75.5,
-    'mask_rcnn_rest_s_1x.py': 33.3,
-    'mask_rcnn_rest_b_1x.py': 49.8,
-    'retinanet_rest_s_1x.py': 23.4,
-    'retinanet_rest_b_1x.py': 40.5,
-    'retinanet_rest_l_1x.py': 61.8,
-    # Not in the papers: measured (ResTv2-T backbone without norm0 + ResT's RetinaNet neck and
-    # head), kept to catch accidental changes.
-    'retinanet_restv2_t_3x.py': 40.60,
-    'upernet_restv2_t_160k_ade20k.py': 62.1,
-    'upernet_restv2_s_160k_ade20k.py': 72.9,
-    'upernet_restv2_b_160k_ade20k.py': 87.6,
-}
 TOLERANCE_M = 0.3
+
+
+def metafile_params_m() -> Dict[str, float]:
+    """Whole-model parameters in millions by top-level config, from the model index (the
+    papers' figures; mmrest's measured ones where the papers have none)."""
+    index = yaml.safe_load((CONFIG_DIR.parent / 'model-index.yml').read_text())
+    params = {}
+    for metafile in index['Import']:
+        for model in yaml.safe_load((CONFIG_DIR.parent / metafile).read_text())['Models']:
+            name = Path(model['Config']).name
+            if name in TOP_CONFIGS and 'Parameters' in model.get('Metadata', {}):
+                params[name] = model['Metadata']['Parameters'] / 1e6
+    return params
+
+
+PAPER_PARAMS_M = metafile_params_m()
 
 CHECKPOINTS = {
     ('ResT', 'small'): 'checkpoints/rest_small.pth',
@@ -85,7 +78,7 @@ def scope_of(cfg: Config) -> str:
 def backbone_channels(cfg: Config) -> List[int]:
     backbone = cfg.model.backbone
     dims = getattr(mmrest, backbone.type).arch_zoo[backbone.arch]['embed_dims']
-    return [dims[i] for i in backbone.out_indices]
+    return [dims[i] for i in backbone.get('out_indices', (0, 1, 2, 3))]  # the default
 
 
 def n_params(model: nn.Module) -> int:
@@ -133,10 +126,15 @@ def test_backbone_settings(name):
     key = (backbone.type, backbone.arch)
     assert backbone.init_cfg == dict(type='Pretrained', checkpoint=CHECKPOINTS[key])
     assert backbone.drop_path_rate == DROP_PATH[key]
-    assert backbone.frozen_stages == -1 and not backbone.norm_eval and not backbone.with_cp
 
 
-@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS if not n.startswith('upernet')])
+def family(name: str) -> str:
+    return next(f for f in ('cascade', 'mask2former', 'upernet', 'mask_rcnn', 'retinanet')
+                if name.startswith(f))
+
+
+@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS
+                                  if family(n) in ('mask_rcnn', 'retinanet')])
 def test_detection_recipe(name):
     cfg = load(name)
     assert cfg.default_scope == 'mmdet'
@@ -158,7 +156,7 @@ def test_detection_recipe(name):
         assert resize.scale == [(1333, 480), (1333, 800)] and resize.keep_ratio
 
 
-@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS if n.startswith('upernet')])
+@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS if family(n) == 'upernet'])
 def test_segmentation_recipe(name):
     cfg = load(name)
     assert cfg.default_scope == 'mmseg'
@@ -182,10 +180,57 @@ def test_segmentation_recipe(name):
     assert cfg.train_dataloader.dataset.data_root.rstrip('/') == 'data/ade/ADEChallengeData2016'
 
 
+@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS if family(n) == 'cascade'])
+def test_cascade_recipe(name):
+    """mmdet's ConvNeXt Cascade Mask R-CNN recipe, with mmrest's layer-wise lr decay."""
+    cfg = load(name)
+    assert cfg.default_scope == 'mmdet' and cfg.model.type == 'CascadeRCNN'
+    assert cfg.model.neck.in_channels == backbone_channels(cfg)
+    heads = cfg.model.roi_head.bbox_head
+    assert len(heads) == 3 and all(h.num_shared_convs == 4 and h.num_shared_fcs == 1
+                                   and h.loss_bbox.type == 'GIoULoss' for h in heads)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.constructor == 'ResTLayerDecayOptimWrapperConstructor'
+    assert cfg.optim_wrapper.paramwise_cfg == dict(decay_rate=0.7, decay_type='layer_wise')
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05)
+    assert cfg.train_cfg.max_epochs == 36 and cfg.param_scheduler[-1].milestones == [27, 33]
+    assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
+    assert 'RandomChoice' in [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+
+
+@pytest.mark.parametrize('name', [n for n in TOP_CONFIGS if family(n) == 'mask2former'])
+def test_mask2former_recipe(name):
+    """mmdet's COCO instance / mmseg's ADE20K Mask2Former recipes, Swin's optimizer keys."""
+    cfg = load(name)
+    coco = name.endswith('_coco.py')
+    assert cfg.default_scope == ('mmdet' if coco else 'mmseg')
+    head = cfg.model.panoptic_head if coco else cfg.model.decode_head
+    assert head.type == 'Mask2FormerHead' and head.in_channels == backbone_channels(cfg)
+    assert head.num_queries == 100
+    if coco:
+        assert head.num_things_classes == 80 and head.num_stuff_classes == 0
+        assert cfg.model.test_cfg.instance_on and not cfg.model.test_cfg.panoptic_on
+    else:
+        assert head.num_classes == 150 and cfg.model.data_preprocessor.size == (512, 512)
+        assert cfg.train_cfg.max_iters == 160000
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.optim_wrapper.optimizer.lr == 1e-4
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys['backbone'] == dict(lr_mult=0.1,
+                                                                         decay_mult=1.0)
+    assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
+
+
 def test_parameter_count(built):
     name = built.name
     count_m = n_params(built.model) / 1e6
     assert abs(count_m - PAPER_PARAMS_M[name]) <= TOLERANCE_M, f'{name}: {count_m:.2f}M'
+
+
+def test_backbone_trains_whole(built):
+    """The papers fine-tune every stage, with BatchNorm statistics updated, without
+    activation checkpointing (the backbones' defaults)."""
+    backbone = built.model.backbone
+    assert backbone.frozen_stages == -1 and not backbone.norm_eval and not backbone.with_cp
 
 
 def test_forward_wiring(built):
@@ -193,9 +238,15 @@ def test_forward_wiring(built):
     name, model = built.name, built.model
     with torch.no_grad():
         feats = model.extract_feat(torch.randn(1, 3, 64, 96))
-        if name.startswith('upernet'):
+        if family(name) == 'upernet':
             assert model.decode_head(feats).shape == (1, 150, 16, 24)
             assert model.auxiliary_head(feats).shape == (1, 150, 4, 6)
+        elif family(name) == 'mask2former':
+            scope = scope_of(built.cfg)
+            samples = make_data_samples(scope, 1, (64, 96))
+            head = model.panoptic_head if scope == 'mmdet' else model.decode_head
+            cls_scores, mask_preds = head(feats, samples)
+            assert cls_scores[-1].shape[:2] == mask_preds[-1].shape[:2] == (1, 100)
         else:
             assert [f.shape[1] for f in feats] == [256] * 5
             head = model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
@@ -205,8 +256,11 @@ def test_forward_wiring(built):
 
 def test_optimizer_builds(built):
     name, cfg, model = built
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    if optim_cfg.type == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        optim_cfg.type = 'OptimWrapper'  # mmengine's AMP wrapper needs a GPU; same groups
     with DefaultScope.overwrite_default_scope(scope_of(cfg)):
-        optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+        optim_wrapper = build_optim_wrapper(model, optim_cfg)
     groups = optim_wrapper.optimizer.param_groups
     assert sum(len(g['params']) for g in groups) == len(list(model.parameters()))
     by_param = {id(p): g for g in groups for p in g['params']}
@@ -222,9 +276,27 @@ def test_optimizer_builds(built):
     assert by_param[id(named['backbone.stage3.0.attn.q.weight'])]['weight_decay'] == 0.05
     lr_of = {n: by_param[id(p)]['lr'] for n, p in named.items()}
     base_lr = cfg.optim_wrapper.optimizer.lr
-    if name.startswith('upernet'):
+    backbone = {n: lr for n, lr in lr_of.items() if n.startswith('backbone.')}
+    others = {n: lr for n, lr in lr_of.items() if not n.startswith('backbone.')}
+    if family(name) == 'upernet':
         assert lr_of['backbone.stem.proj.0.weight'] == pytest.approx(base_lr * 0.9**6)
         assert lr_of['backbone.stage3.0.attn.q.weight'] == pytest.approx(base_lr * 0.9**3)
         assert lr_of['decode_head.conv_seg.weight'] == pytest.approx(base_lr)
+    elif family(name) == 'cascade':  # one id per block: stem 0, top = blocks + 1
+        top = sum(model.backbone.depths) + 1
+        assert lr_of['backbone.stem.proj.0.weight'] == pytest.approx(base_lr * 0.7**top)
+        assert lr_of['backbone.stage1.0.attn.q.weight'] == pytest.approx(base_lr * 0.7**(top - 1))
+        assert set(others.values()) == {base_lr}
+    elif family(name) == 'mask2former':  # the whole backbone at 0.1x, every norm without decay
+        assert all(lr == pytest.approx(base_lr * 0.1) for lr in backbone.values())
+        assert set(others.values()) == {base_lr}
+        norms = [n for n, m in model.backbone.named_modules()
+                 if isinstance(m, (nn.LayerNorm, nn.BatchNorm2d))]
+        assert len(norms) > 10
+        for norm in norms:
+            assert by_param[id(named[f'backbone.{norm}.weight'])]['weight_decay'] == 0.0, norm
+        query = named['panoptic_head.query_embed.weight' if 'panoptic_head.query_embed.weight'
+                      in named else 'decode_head.query_embed.weight']
+        assert by_param[id(query)]['weight_decay'] == 0.0
     else:
         assert set(lr_of.values()) == {base_lr}

@@ -65,25 +65,19 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
+# The layout make_synthetic_coco writes: <split>/ images, annotations/instances_<split>.json.
+dataset = dict(data_root=data_root, metainfo=metainfo)
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline))
+    dataset=dict(dataset, ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='train/'), pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=4,
     num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline))
+    dataset=dict(dataset, ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator

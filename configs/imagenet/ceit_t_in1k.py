@@ -5,12 +5,7 @@
 # smoothing 0.1, drop path 0.1. The head reads the LCA class token (after the final norm).
 # Fine-tuning at 384 (paper: 30 epochs, lr 5e-6, wd 1e-8): set backbone img_size=384 and load
 # the 224 checkpoint; the positional embedding is resized on load.
-_base_ = [
-    'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
-    'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
+_base_ = ['../_base_/imagenet_swin_pipeline.py']
 
 model = dict(
     type='ImageClassifier',

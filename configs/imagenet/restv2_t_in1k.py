@@ -5,12 +5,7 @@
 # label smoothing 0.1, EMA 0.9999, drop path 0.1.
 # Evaluate the authors' weights: python tools/convert_official.py restv2_tiny_224.pth \
 #   checkpoints/restv2_t_in1k.pth && python tools/test.py THIS_CONFIG checkpoints/restv2_t_in1k.pth
-_base_ = [
-    'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
-    'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
+_base_ = ['../_base_/imagenet_swin_pipeline.py']
 
 model = dict(
     type='ImageClassifier',
