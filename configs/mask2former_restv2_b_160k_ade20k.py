@@ -1,0 +1,8 @@
+# Mask2Former semantic segmentation with a ResTv2-Base backbone on ADE20K, 512x512, 160k
+# iterations (recipe of the Tiny one), drop path 0.3.
+_base_ = ['./mask2former_restv2_t_160k_ade20k.py']
+
+model = dict(
+    backbone=dict(
+        arch='base', drop_path_rate=0.3,
+        init_cfg=dict(checkpoint='checkpoints/restv2_base_224.pth')))

@@ -1,0 +1,8 @@
+# Mask2Former instance segmentation with a ResTv2-Base backbone on COCO (recipe of the Tiny
+# one), drop path 0.3.
+_base_ = ['./mask2former_restv2_t_lsj_50e_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='base', drop_path_rate=0.3,
+        init_cfg=dict(checkpoint='checkpoints/restv2_base_224.pth')))

@@ -1,0 +1,8 @@
+# Mask2Former instance segmentation with a ResTv2-Small backbone on COCO (recipe of the Tiny
+# one), drop path 0.2.
+_base_ = ['./mask2former_restv2_t_lsj_50e_coco.py']
+
+model = dict(
+    backbone=dict(
+        arch='small', drop_path_rate=0.2,
+        init_cfg=dict(checkpoint='checkpoints/restv2_small_224.pth')))

@@ -1,0 +1,84 @@
+"""Cascade Mask R-CNN and Mask2Former on ResTv2 (mmdet's and mmseg's recipes): each family
+trains two iterations and runs a test pass on small synthetic data (COCO-style instances,
+ADE-style masks), its backbone loading a checkpoint in the authors' layout through
+``init_cfg``; the FPS tool and the speed suite time them."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmrest import apis
+from mmrest.apis import load_config
+from tests.reference.official import OfficialResTV2, randomize_
+from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, Datasets, make_datasets, task_options
+
+CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _fast():
+    # Tiny models on a 2-core machine: a second thread mostly waits (see test_tools.py).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory) -> Datasets:
+    return make_datasets(tmp_path_factory.mktemp('data'))
+
+
+@pytest.fixture(scope='module')
+def authors_checkpoint(tmp_path_factory) -> Path:
+    """A ResTv2 ImageNet checkpoint as the authors publish it (``{'model': ...}`` with the
+    classifier's final norm and head), for the tiny arch of the tasks."""
+    official = randomize_(OfficialResTV2(**TINY_ARCH))
+    path = tmp_path_factory.mktemp('checkpoints') / 'restv2_tiny_arch_224.pth'
+    torch.save({'model': official.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('name', list(FAMILY_TASKS))
+def test_trains_and_tests_on_small_data(name, data, authors_checkpoint, tmp_path):
+    task = FAMILY_TASKS[name]
+    options = {**task_options(task, data),
+               'model.backbone.init_cfg': dict(type='Pretrained',
+                                               checkpoint=str(authors_checkpoint))}
+    cfg = load_config(str(task.config), work_dir=str(tmp_path / 'train'), cfg_options=options)
+    runner = apis.train(cfg)
+    report = runner.model.backbone.load_report
+    assert report is not None and report.clean, report and report.summary()
+    assert report.skipped == {'ImageNet classifier head': ['head.weight', 'head.bias']}
+    assert len(report.loaded) == len(runner.model.backbone.state_dict()) - len(report.new)
+    checkpoint = tmp_path / 'train' / task.checkpoint(1)
+    assert checkpoint.is_file()
+
+    options['model.backbone.init_cfg'] = None  # the trained checkpoint holds every weight
+    cfg = load_config(str(task.config), work_dir=str(tmp_path / 'test'), cfg_options=options)
+    metrics = apis.test(cfg, str(checkpoint))
+    assert task.metric in metrics
+
+
+@pytest.mark.parametrize('config,size', [
+    ('cascade_mask_rcnn_restv2_t_3x.py', '96x64'),
+    ('mask2former_restv2_t_lsj_50e_coco.py', '96x64'),
+    ('mask2former_restv2_t_160k_ade20k.py', '64x64'),
+])
+def test_fps_tool_runs(config, size, tmp_path):
+    from tools.analysis.benchmark import main
+    out = tmp_path / 'fps.json'
+    assert main([str(CONFIGS / config), '--device', 'cpu', '--input', size, '--iters', '1',
+                 '--warmup', '1', '--repeats', '1', '--json', str(out)]) == 0
+    assert json.loads(out.read_text())['results']['images_per_s_median'] > 0
+
+
+def test_speed_suite_times_them(tmp_path):
+    from tools.analysis.speed_suite import main
+    assert main(['--device', 'cpu', '--quick', '--out', str(tmp_path), '--only', 'cascade',
+                 'mask2former_coco', 'mask2former_ade', '--models', 'ResTv2-T']) == 0
+    report = json.loads((tmp_path / 'speed.json').read_text())
+    for part in ('cascade', 'mask2former_coco', 'mask2former_ade'):
+        (measurement, ) = report['parts'][part]['measurements']
+        assert measurement['model'] == 'ResTv2-T' and measurement['images_per_s'] > 0
