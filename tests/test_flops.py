@@ -30,3 +30,18 @@ def test_summary_and_class_totals_agree():
     total, by_operator = count_flops(model, (torch.randn(1, 3, 224, 224), ))
     assert summary.flops == total == sum(by_class.values()) == sum(by_operator.values())
     assert by_operator['scaled_dot_product_attention'] == by_class['matmul']
+
+
+def test_model_summary_tool_counts_whole_models(capsys):
+    """tools/analysis/model_summary.py on an mmrest config by name and on mmseg's Mask2Former
+    (whose head needs the data samples even in tensor mode)."""
+    from tools.analysis.model_summary import main
+    assert main(['mmrest::mask2former_restv2_t_160k_ade20k.py',
+                 'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x512.py',
+                 '--input', '64x64']) == 0
+    rows = [line.split('|') for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| mm')]
+    assert len(rows) == 2
+    params = {row[1].strip(): float(row[3].strip().rstrip('M')) for row in rows}
+    assert params['mmrest::mask2former_restv2_t_160k_ade20k.py'] == pytest.approx(49.59, abs=0.01)
+    assert all(float(row[5].strip().rstrip('G')) > 0 for row in rows)

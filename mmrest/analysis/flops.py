@@ -4,6 +4,7 @@ mmengine's counter (like fvcore) knows ``matmul`` but not
 ``aten::scaled_dot_product_attention``; mmcv's counter ignores matrix products altogether.
 Both attention matrix products (QK^T and AV) are counted here as ``matmul``.
 """
+import inspect
 from collections import Counter
 from typing import Any, Dict, List, Tuple
 
@@ -63,4 +64,8 @@ class TensorForward(nn.Module):
         self.samples = samples
 
     def forward(self, inputs):
+        head = getattr(self.model, 'decode_head', None)
+        if head is not None and 'batch_data_samples' in inspect.signature(head.forward).parameters:
+            # mmseg's tensor mode calls decode_head(x) alone, which its Mask2Former head refuses.
+            return head(self.model.extract_feat(inputs), self.samples)
         return self.model(inputs, self.samples, mode='tensor')
