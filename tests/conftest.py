@@ -12,3 +12,13 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope='module')
+def single_thread():
+    """Tiny models on a busy 2-core machine: a second OpenMP thread mostly spins (10x
+    slower). For the modules that train tiny models end to end."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

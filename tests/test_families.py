@@ -16,13 +16,7 @@ from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, Datasets, make_datasets, t
 CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _fast():
-    # Tiny models on a 2-core machine: a second thread mostly waits (see test_tools.py).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('single_thread')
 
 
 @pytest.fixture(scope='module')

@@ -35,16 +35,12 @@ needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason='checks the 
 
 
 @pytest.fixture(scope='module', autouse=True)
-def _fast():
-    # Tiny models on a busy 2-core machine: a second OpenMP thread mostly spins (10x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _fast(single_thread):
     # A runner formats its config with yapf about 5 times (log, dump, checkpoint meta), ~1 s
     # each: most of a tiny run. The unformatted text is the same Python.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mmengine.config.config, 'FormatCode', lambda text, **_: (text, False))
         yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -11,7 +11,7 @@ from typing import List, Optional
 from mmengine.dist import is_main_process
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import USER_ERRORS, load_config, test  # noqa: E402
+from mmrest.apis import exit_on_user_error, load_config, test  # noqa: E402
 from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
@@ -30,16 +30,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parse_runner_arguments(parser, argv)
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
-                          launcher=args.launcher)
-        metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out,
-                       tta=args.tta)
-    except USER_ERRORS as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                      launcher=args.launcher)
+    metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out, tta=args.tta)
     if is_main_process():
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
     return 0

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import USER_ERRORS, load_config, train  # noqa: E402
+from mmrest.apis import exit_on_user_error, load_config, train  # noqa: E402
 from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
@@ -30,16 +30,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parse_runner_arguments(parser, argv)
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
-                          amp=args.amp, resume=args.resume, launcher=args.launcher,
-                          auto_scale_lr=args.auto_scale_lr)
-        train(cfg)
-    except USER_ERRORS as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                      amp=args.amp, resume=args.resume, launcher=args.launcher,
+                      auto_scale_lr=args.auto_scale_lr)
+    train(cfg)
     return 0
 
 

@@ -283,36 +283,15 @@ def largest_batch(model: torch.nn.Module, size: Size, device: torch.device, amp:
 
 
 # --------------------------------------------------------------------------------------- parts
-def part_maskrcnn(settings: Settings, say: Say) -> PartResult:
-    h, w = settings.maskrcnn_size
-    return _inference_part('maskrcnn', f'Mask R-CNN inference, {w}x{h}, batch 1 (FPS)',
-                           MASK_RCNN_MODELS, settings.maskrcnn_size, settings, say)
+def fps_part(name: str, title: str, models: Dict[str, str],
+             size_setting: str) -> Callable[[Settings, Say], PartResult]:
+    """A part that times the inference of ``models`` at ``Settings.<size_setting>``, batch 1."""
 
-
-def part_upernet(settings: Settings, say: Say) -> PartResult:
-    h, w = settings.upernet_size
-    return _inference_part('upernet', f'UperNet inference, {w}x{h}, batch 1 (FPS)',
-                           UPERNET_MODELS, settings.upernet_size, settings, say)
-
-
-def part_cascade(settings: Settings, say: Say) -> PartResult:
-    h, w = settings.maskrcnn_size
-    return _inference_part('cascade', f'Cascade Mask R-CNN inference, {w}x{h}, batch 1 (FPS)',
-                           CASCADE_MODELS, settings.maskrcnn_size, settings, say)
-
-
-def part_mask2former_coco(settings: Settings, say: Say) -> PartResult:
-    h, w = settings.maskrcnn_size
-    return _inference_part('mask2former_coco', f'Mask2Former (COCO instances) inference, '
-                           f'{w}x{h}, batch 1 (FPS)', MASK2FORMER_COCO_MODELS,
-                           settings.maskrcnn_size, settings, say)
-
-
-def part_mask2former_ade(settings: Settings, say: Say) -> PartResult:
-    h, w = settings.upernet_size
-    return _inference_part('mask2former_ade', f'Mask2Former (ADE20K) inference, {w}x{h}, '
-                           'batch 1 (FPS)', MASK2FORMER_ADE_MODELS, settings.upernet_size,
-                           settings, say)
+    def part(settings: Settings, say: Say) -> PartResult:
+        size = getattr(settings, size_setting)
+        return _inference_part(name, f'{title} inference, {size[1]}x{size[0]}, batch 1 (FPS)',
+                               models, size, settings, say)
+    return part
 
 
 def part_imagenet(settings: Settings, say: Say) -> PartResult:
@@ -435,14 +414,16 @@ def part_training(settings: Settings, say: Say) -> PartResult:
 
 
 PARTS: Dict[str, Callable[[Settings, Say], PartResult]] = {
-    'maskrcnn': part_maskrcnn,
-    'upernet': part_upernet,
+    'maskrcnn': fps_part('maskrcnn', 'Mask R-CNN', MASK_RCNN_MODELS, 'maskrcnn_size'),
+    'upernet': fps_part('upernet', 'UperNet', UPERNET_MODELS, 'upernet_size'),
     'imagenet': part_imagenet,
     'attn_styles': part_attn_styles,
     'training': part_training,
-    'cascade': part_cascade,
-    'mask2former_coco': part_mask2former_coco,
-    'mask2former_ade': part_mask2former_ade,
+    'cascade': fps_part('cascade', 'Cascade Mask R-CNN', CASCADE_MODELS, 'maskrcnn_size'),
+    'mask2former_coco': fps_part('mask2former_coco', 'Mask2Former (COCO instances)',
+                                 MASK2FORMER_COCO_MODELS, 'maskrcnn_size'),
+    'mask2former_ade': fps_part('mask2former_ade', 'Mask2Former (ADE20K)',
+                                MASK2FORMER_ADE_MODELS, 'upernet_size'),
 }
 PAPER_FIGURES = {
     'maskrcnn': (paper.MASK_RCNN_FPS, 'FPS'),

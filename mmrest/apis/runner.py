@@ -8,9 +8,11 @@ checkpoint of another model.
 """
 import copy
 import difflib
+import functools
 import os.path as osp
+import sys
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -37,6 +39,20 @@ class ConfigError(ValueError):
 
 # What a user can fix (config, paths, checkpoint files): the tools print it and exit with 2.
 USER_ERRORS = (ConfigError, CheckpointMismatchError, CheckpointFileError)
+
+
+def exit_on_user_error(main: Callable[..., int]) -> Callable[..., int]:
+    """For a tool's ``main``: an error the user can fix (:data:`USER_ERRORS`) is printed as
+    ``error: ...`` without a traceback, and the tool exits with 2."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except USER_ERRORS as error:
+            print(f'error: {error}', file=sys.stderr)
+            return 2
+    return wrapper
 
 
 # ------------------------------------------------------------------------------ config options

@@ -15,10 +15,11 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.attn_styles import (STYLES, compare_attention_styles,  # noqa: E402
                                          format_table, results_as_dicts, write_chart, write_csv)
-from mmrest.apis import USER_ERRORS, load_config  # noqa: E402
+from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
@@ -45,10 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import torch
         if not torch.cuda.is_available():
             parser.error('--device cuda: no GPU is available here')
-    try:
-        cfg = load_config(args.config)
-    except USER_ERRORS as error:
-        parser.error(str(error))
+    cfg = load_config(args.config)
     if cfg.model.get('backbone', {}).get('type') not in ('ResTV2', 'ResT', 'mmrest.ResTV2',
                                                           'mmrest.ResT'):
         parser.error('the config\'s model.backbone is not a ResT / ResTV2 backbone')

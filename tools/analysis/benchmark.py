@@ -16,10 +16,11 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import benchmark_config  # noqa: E402
-from mmrest.apis import USER_ERRORS, load_config  # noqa: E402
+from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
@@ -50,21 +51,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error('--device cuda: no GPU is available here (use --device cpu)')
     if args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint not found: {args.checkpoint}')
-    try:
-        cfg = load_config(args.config, cfg_options=args.cfg_options)
-    except USER_ERRORS as error:
-        parser.error(str(error))
+    cfg = load_config(args.config, cfg_options=args.cfg_options)
     size = args.input or ((224, 224) if cfg.get('default_scope') == 'mmpretrain' else
                           (800, 1280))
-    try:
-        report = benchmark_config(
-            cfg, args.config, args.checkpoint, args.device, size, args.real_data,
-            args.batch_size, args.iters, args.warmup, args.repeats, args.amp,
-            args.fuse_conv_bn, args.cudnn_benchmark,
-            progress=lambda msg: print(msg, flush=True))
-    except USER_ERRORS as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    report = benchmark_config(
+        cfg, args.config, args.checkpoint, args.device, size, args.real_data,
+        args.batch_size, args.iters, args.warmup, args.repeats, args.amp,
+        args.fuse_conv_bn, args.cudnn_benchmark, progress=lambda msg: print(msg, flush=True))
     print()
     print(report.format())
     if args.json:

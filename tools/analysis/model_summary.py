@@ -16,10 +16,11 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.complexity import summarize_config  # noqa: E402
-from mmrest.apis import USER_ERRORS  # noqa: E402
+from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('configs', nargs='+', help='config paths or pkg::NAME')
@@ -29,11 +30,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print('| config | input (WxH) | params | backbone params | FLOPs |')
     print('|---|---|---|---|---|')
     for config in args.configs:
-        try:
-            print(summarize_config(config, args.input).row(), flush=True)
-        except USER_ERRORS as error:
-            print(f'error: {error}', file=sys.stderr)
-            return 2
+        print(summarize_config(config, args.input).row(), flush=True)
     return 0
 
 

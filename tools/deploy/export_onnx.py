@@ -18,7 +18,7 @@ import torch
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.apis import USER_ERRORS  # noqa: E402
+from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.deploy import (OnnxMismatchError, export_model, verification_sizes,  # noqa: E402
                            verify_onnx)
 from mmrest.utils.cli import parse_wh  # noqa: E402
@@ -54,25 +54,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config!r}', file=sys.stderr)
-        return 2
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         print(f'error: checkpoint not found: {args.checkpoint!r}', file=sys.stderr)
         return 2
     if args.checkpoint is None:
         print('warning: no checkpoint given: exporting randomly initialised weights',
               file=sys.stderr)
-    try:
-        exported = export_model(args.config, args.checkpoint, args.out, args.input,
-                                dynamic_hw=not args.static, opset=args.opset,
-                                backbone_only=args.backbone_only, cfg_options=args.cfg_options,
-                                dynamo=args.dynamo)
-    except USER_ERRORS as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    exported = export_model(args.config, args.checkpoint, args.out, args.input,
+                            dynamic_hw=not args.static, opset=args.opset,
+                            backbone_only=args.backbone_only, cfg_options=args.cfg_options,
+                            dynamo=args.dynamo)
     h, w = exported.input_size
     shape = 'batch x 3 x height x width' if exported.dynamic_hw else f'batch x 3 x {h} x {w}'
     print(f'wrote {exported.path}: input ({shape}), outputs {", ".join(exported.output_names)}'
