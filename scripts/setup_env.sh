@@ -119,8 +119,16 @@ print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in ra
       [ -n "$TORCH_CUDA_ARCH_LIST" ] || die "FORCE_CUDA=1 without a visible GPU: set TORCH_CUDA_ARCH_LIST (e.g. 9.0)"
     fi
     export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST
-    "$py" -c 'from torch.utils.cpp_extension import CUDA_HOME; assert CUDA_HOME' 2>/dev/null \
-      || die "building mmcv's CUDA ops needs the CUDA compiler (nvcc; set CUDA_HOME)"
+    # torch takes CUDA_HOME as the folder above `which nvcc`, wrong where nvcc is a wrapper or
+    # link outside the toolkit (/usr/local/bin/nvcc): then take the toolkit nvcc reports.
+    cuda_home="$("$py" -c 'from torch.utils.cpp_extension import CUDA_HOME; print(CUDA_HOME or "")')"
+    if [ ! -f "$cuda_home/include/cuda_runtime_api.h" ] && command -v nvcc >/dev/null 2>&1; then
+      top="$(nvcc --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)"
+      [ -z "$top" ] || cuda_home="$(cd "$top" && pwd)"  # TOP is <toolkit>/bin/..
+    fi
+    [ -f "$cuda_home/include/cuda_runtime_api.h" ] \
+      || die "building mmcv's CUDA ops needs the CUDA toolkit (nvcc and its headers; set CUDA_HOME)"
+    export CUDA_HOME="$cuda_home"
     ops_tag="cuda$("$py" -c 'import torch; print(torch.version.cuda)')-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -d '.' | tr ' ;' '__')"
     # torch's headers include cuSPARSE, cuBLAS, ... headers that a toolkit with nvcc alone
     # lacks; the nvidia-* wheels of a pip-installed torch carry them. After the toolkit's own.
