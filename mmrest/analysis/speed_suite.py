@@ -33,14 +33,14 @@ import statistics
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from . import paper
-from ..apis import build_model, load_config
+from ..apis import build_model, load_config, quiet_logger
 from .benchmark import device_name, software_versions
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import (Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing,
@@ -243,7 +243,13 @@ def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
         amp = precision == 'amp'
         calls, batches = {}, {}
         for name, (model, scope) in built.items():
-            batch = batch_for(model, scope, amp) if batch_for else 1
+            try:
+                batch = batch_for(model, scope, amp) if batch_for else 1
+            except Exception as error:  # noqa: BLE001 (reported; the others are timed)
+                result.measurements.append(Measurement(name, precision, 0, size,
+                                                       _params(model),
+                                                       error=short_error(error)))
+                continue
             batches[name] = batch
             inputs = torch.randn(batch, 3, *size, device=device)
             samples = make_data_samples(scope, batch, size)
@@ -346,7 +352,8 @@ def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool,
     if amp:
         optim_cfg.type = 'AmpOptimWrapper'
         optim_cfg.setdefault('loss_scale', 'dynamic')
-    with DefaultScope.overwrite_default_scope(scope):
+    # quiet: the layer-wise constructor logs every parameter's options at INFO
+    with DefaultScope.overwrite_default_scope(scope), quiet_logger():
         optim_wrapper = build_optim_wrapper(model, optim_cfg)
     gen = torch.Generator().manual_seed(0)
     data = dict(inputs=[torch.randint(0, 256, (3, *size), dtype=torch.uint8, generator=gen)
@@ -444,6 +451,20 @@ class SuiteReport:
                          notes=p.notes, measurements=[m.as_dict() for m in p.measurements])
             for p in self.parts})
 
+    @classmethod
+    def from_dict(cls, data: dict) -> 'SuiteReport':
+        """The report a ``speed.json`` holds (to render its tables again)."""
+        names = {f.name for f in fields(Measurement)}
+        parts = []
+        for name, part in data['parts'].items():
+            measurements = [Measurement(**{k: v for k, v in m.items() if k in names})
+                            for m in part['measurements']]
+            for m in measurements:
+                m.input_hw = tuple(m.input_hw)
+            parts.append(PartResult(name, part['title'], measurements, part['notes'],
+                                    part['error'], part['seconds']))
+        return cls(data['conditions'], parts)
+
 
 def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
     device = torch.device(settings.device)
@@ -501,6 +522,29 @@ def _ratio(value: Optional[float], reference: Optional[float]) -> str:
     return f'{value / reference:.2f}x'
 
 
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
+    """A markdown table without the columns that hold no figure in any row (a peer that is
+    not in the part, a paper that gives none, memory the device does not report)."""
+    keep = [i for i in range(len(header)) if any(row[i] != '-' for row in rows)] \
+        if rows else list(range(len(header)))
+    lines = ['| ' + ' | '.join(header[i] for i in keep) + ' |', '|' + '---|' * len(keep)]
+    lines += ['| ' + ' | '.join(row[i] for i in keep) + ' |' for row in rows]
+    return lines
+
+
+def _failed_row(m: Measurement, width: int, first: Sequence[str]) -> List[str]:
+    cells = list(first) + [f'failed: {m.error}']
+    return cells + ['-'] * (width - len(cells))
+
+
+def _millions(count: int, digits: int) -> str:
+    return f'{count / 1e6:.{digits}f}M' if count else '-'  # 0: not built
+
+
+def _memory(m: Measurement) -> str:
+    return '-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB'
+
+
 def _speed_table(part: PartResult, precision: str) -> List[str]:
     """Rows with throughput and its ratio to each peer, measured and in the paper."""
     figures, unit = PAPER_FIGURES.get(part.name, ({}, 'FPS'))
@@ -510,64 +554,64 @@ def _speed_table(part: PartResult, precision: str) -> List[str]:
     for peer in PEERS:
         header += [f'vs {peer}', f'paper vs {peer}']
     header.append('peak memory')
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    cells = []
     for m in rows:
+        first = [m.model, _millions(m.params, 1), str(m.batch_size or '-')]
         if not m.ok:
-            lines.append(f'| {m.model} | {m.params / 1e6:.1f}M | {m.batch_size} | failed: '
-                         f'{m.error} |' + ' |' * (len(header) - 4))
+            cells.append(_failed_row(m, len(header), first))
             continue
         low, high = m.spread_ms()
-        cells = [m.model, f'{m.params / 1e6:.1f}M', str(m.batch_size),
-                 f'{m.ms_per_image():.2f}', f'{low:.2f}-{high:.2f}',
-                 f'{m.images_per_s():.2f}']
+        row = first + [f'{m.ms_per_image():.2f}', f'{low:.2f}-{high:.2f}',
+                       f'{m.images_per_s():.2f}']
         for peer in PEERS:
-            cells += [_ratio(measured.get(m.model), measured.get(peer)),
-                      _ratio(figures.get(m.model), figures.get(peer))]
-        cells.append('-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB')
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+            row += [_ratio(measured.get(m.model), measured.get(peer)),
+                    _ratio(figures.get(m.model), figures.get(peer))]
+        cells.append(row + [_memory(m)])
+    return _markdown_table(header, cells)
 
 
 def _attn_table(part: PartResult, precision: str) -> List[str]:
     rows = [m for m in part.measurements if m.precision == precision]
     glob = next((m for m in rows if m.model == 'global' and m.ok), None)
     classes = ('conv', 'linear', 'matmul', 'others')
-    lines = ['| style | params | FLOPs | ' + ' | '.join(classes) +
-             ' | ms / image (median) | spread | vs global | paper ms/iter | paper vs global | '
-             'paper FLOPs |', '|' + '---|' * 12]
+    header = ['style', 'params', 'FLOPs', *classes, 'ms / image (median)', 'spread',
+              'vs global', 'paper ms/iter', 'paper vs global', 'paper FLOPs']
+    cells = []
     for m in rows:
         if not m.ok:
-            lines.append(f'| {m.model} | failed: {m.error} |' + ' |' * 10)
+            cells.append(_failed_row(m, len(header), [m.model]))
             continue
         flops = [m.flops.get(c, 0) / 1e9 for c in classes] if m.flops else []
         paper_flops = paper.ATTN_STYLE_FLOPS_G.get(m.model, {})
+        paper_ms = paper.ATTN_STYLE_MS.get(m.model)
         low, high = m.spread_ms()
-        cells = [m.model, f'{m.params / 1e6:.2f}M',
-                 f'{sum(flops):.1f}G' if flops else '-'] + \
-            ([f'{f:.2f}G' for f in flops] if flops else ['-'] * 4) + \
-            [f'{m.ms_per_image():.1f}', f'{low:.1f}-{high:.1f}',
-             _ratio(m.ms_per_image(), glob.ms_per_image() if glob else None),
-             f'{paper.ATTN_STYLE_MS.get(m.model, float("nan")):.1f}',
-             _ratio(paper.ATTN_STYLE_MS.get(m.model), paper.ATTN_STYLE_MS['global']),
-             f'{sum(paper_flops.values()):.1f}G' if paper_flops else '-']
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return lines
+        cells.append(
+            [m.model, _millions(m.params, 2), f'{sum(flops):.1f}G' if flops else '-']
+            + ([f'{f:.2f}G' for f in flops] if flops else ['-'] * 4)
+            + [f'{m.ms_per_image():.1f}', f'{low:.1f}-{high:.1f}',
+               _ratio(m.ms_per_image(), glob.ms_per_image() if glob else None),
+               '-' if paper_ms is None else f'{paper_ms:.1f}',
+               _ratio(paper_ms, paper.ATTN_STYLE_MS['global']),
+               f'{sum(paper_flops.values()):.1f}G' if paper_flops else '-'])
+    return _markdown_table(header, cells)
 
 
 def _training_table(part: PartResult, precision: str) -> List[str]:
     rows = [m for m in part.measurements if m.precision == precision]
-    lines = ['| variant | params | ms / step (median) | spread (min-max) | images/s | '
-             'peak memory |', '|---|---|---|---|---|---|']
+    header = ['variant', 'params', 'ms / step (median)', 'spread (min-max)', 'images/s',
+              'peak memory']
+    cells = []
     for m in rows:
+        first = [m.model, _millions(m.params, 2)]
         if not m.ok:
-            lines.append(f'| {m.model} | failed: {m.error} | | | | |')
+            cells.append(_failed_row(m, len(header), first))
             continue
         step = [1000 * t for t in m.times_s]
-        memory = '-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB'
-        lines.append(f'| {m.model} | {m.params / 1e6:.2f}M | {statistics.median(step):.0f} | '
-                     f'{min(step):.0f}-{max(step):.0f} | '
-                     f'{m.batch_size * 1000 / statistics.median(step):.2f} | {memory} |')
-    return lines
+        cells.append(first + [f'{statistics.median(step):.0f}',
+                              f'{min(step):.0f}-{max(step):.0f}',
+                              f'{m.batch_size * 1000 / statistics.median(step):.2f}',
+                              _memory(m)])
+    return _markdown_table(header, cells)
 
 
 TABLES = {'attn_styles': _attn_table, 'training': _training_table}
@@ -597,7 +641,8 @@ def format_markdown(report: SuiteReport) -> str:
             lines += [f'**{label}**', '']
             lines += TABLES.get(part.name, _speed_table)(part, precision)
             lines.append('')
-        lines += part.notes + [f'Took {part.seconds:.0f} s.']
+        took = round(part.seconds, 1)  # as speed.json holds it, so --render writes the same
+        lines += part.notes + ([''] if part.notes else []) + [f'Took {took:.0f} s.']
     return '\n'.join(lines) + '\n'
 
 

@@ -99,9 +99,23 @@ def call_in_fresh_process(fn: Callable, *args, timeout: float = 3600):
 
 
 def short_error(error: BaseException) -> str:
-    """The first line of an exception, for a table cell."""
+    """The first line of an exception and the Python line that raised it, for a table cell
+    (an op without a half-precision kernel names the op's module, e.g. mmcv's RoIAlign)."""
     lines = f'{type(error).__name__}: {error}'.strip().splitlines()
-    return lines[0][:300]
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ''
+    if frames:
+        frame = frames[-1]
+        parts = frame.filename.replace(os.sep, '/').split('/')
+        # from the package folder on: site-packages/<pkg>/... or the checkout's mmrest/...
+        for anchor in ('site-packages', 'dist-packages'):
+            if anchor in parts:
+                parts = parts[len(parts) - parts[::-1].index(anchor):]
+                break
+        else:
+            parts = parts[-3:]
+        where = f' (raised in {"/".join(parts)}:{frame.lineno}, {frame.name})'
+    return lines[0][:300] + where
 
 
 @dataclass

@@ -7,20 +7,24 @@ process. Writes speed.md and speed.json.
         [--quick] [--only maskrcnn upernet imagenet attn_styles training cascade
         mask2former_coco mask2former_ade]
         [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R]
+    python tools/analysis/speed_suite.py --render work_dirs/speed/speed.json --out DIR
 
 ``--amp`` measures fp32 and mixed precision (float16 on a GPU, bfloat16 on the CPU) in one run.
 ``--quick`` runs every part at tiny sizes (a smoke test: the test suite runs it on the CPU).
+``--render`` writes the tables of an earlier run's speed.json again, measuring nothing.
 Random weights: speed only. The logic lives in :mod:`mmrest.analysis.speed_suite`.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.analysis.speed_suite import (PARTS, Settings, command_line,  # noqa: E402
-                                         format_markdown, run_suite, write_report)
+from mmrest.analysis.speed_suite import (PARTS, Settings, SuiteReport,  # noqa: E402
+                                         command_line, format_markdown, run_suite,
+                                         write_report)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -41,7 +45,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--iters', type=int, help='timed calls per model and round')
     parser.add_argument('--repeats', type=int, help='interleaved rounds')
     parser.add_argument('--cpu-batch', type=int, help='ImageNet batch on the CPU (default 16)')
+    parser.add_argument('--render', type=Path, metavar='SPEED_JSON',
+                        help="write speed.md and speed.json of an earlier run's speed.json "
+                        'to --out again; measures nothing')
     args = parser.parse_args(argv)
+    if args.render:
+        try:
+            report = SuiteReport.from_dict(json.loads(args.render.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            parser.error(f'--render {args.render}: not a speed.json of this suite ({err!r})')
+        md, js = write_report(report, args.out)
+        print(f'written: {md}, {js}')
+        return 0
     overrides = {k: v for k, v in dict(warmup=args.warmup, iters=args.iters,
                                        repeats=args.repeats, cpu_batch=args.cpu_batch).items()
                  if v is not None}
