@@ -127,3 +127,16 @@ def test_bad_arguments(tmp_path):
         main(['--device', 'cpu', '--out', str(tmp_path), '--only', 'nonsense'])
     with pytest.raises(SystemExit):
         main(['--device', 'cpu', '--out', str(tmp_path), '--iters', '0'])
+
+
+def test_quick_runs_keep_few_proposals_in_two_stage_detectors_only():
+    n = speed_suite.QUICK_PROPOSALS
+    cascade = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=True).model
+    assert cascade.test_cfg.rpn.max_per_img == n['test_max_per_img']
+    assert cascade.train_cfg.rpn_proposal.max_per_img == n['train_max_per_img']
+    assert [stage.sampler.num for stage in cascade.train_cfg.rcnn] == [n['rcnn_samples']] * 3
+    full = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=False).model
+    assert full.test_cfg.rpn.max_per_img == 1000  # the paper protocol keeps mmdet's counts
+    upernet = speed_suite.UPERNET_MODELS['ResTv2-T']
+    assert speed_suite._load(upernet, quick=True).model == \
+        speed_suite._load(upernet, quick=False).model

@@ -91,3 +91,15 @@ def test_compare_backbones_tool_on_cpu(tmp_path):
     assert text.count('| ResTv2-T |') == 2 and text.count('| ResNet-50 |') == 2
     assert 'Command: `python tools/analysis/compare_backbones.py --models' in text
     assert 'MiB' in text
+
+
+def test_fresh_process_returns_the_result_and_reports_a_dead_child():
+    import os
+    import time
+
+    from mmrest.analysis.timing import call_in_fresh_process
+    assert call_in_fresh_process(os.getpid) != os.getpid()
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match='exited with code 3 before reporting'):
+        call_in_fresh_process(os._exit, 3)  # dies without a result: no endless wait
+    assert time.monotonic() - start < 30

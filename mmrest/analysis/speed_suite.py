@@ -127,7 +127,7 @@ class Settings:
     def for_device(cls, device: str, quick: bool = False, **overrides) -> 'Settings':
         """Defaults that finish in minutes: many short calls on a GPU, few long ones on the
         CPU; ``quick`` shrinks every size (ImageNet stays at 224: mmpretrain's Swin-T needs
-        its 7x7 windows at stride 32)."""
+        its 7x7 windows at stride 32) and the detectors' proposal counts (QUICK_PROPOSALS)."""
         if quick:
             base = dict(warmup=1, iters=1, repeats=2, cpu_batch=2, maskrcnn_size=(96, 128),
                         upernet_size=(64, 64), imagenet_size=(224, 224),
@@ -198,9 +198,39 @@ def _named(models: Dict[str, str], settings: Settings) -> Dict[str, str]:
     return {k: v for k, v in models.items() if k in settings.models}
 
 
-def _build(name: str, path: str, device: torch.device, say: Say):
+# Quick runs keep few region proposals: the RoI heads' cost follows the number of proposals,
+# not the image size, and would otherwise dominate a smoke test at tiny sizes.
+QUICK_PROPOSALS = dict(test_nms_pre=100, test_max_per_img=50, train_nms_pre=200,
+                       train_max_per_img=100, rcnn_samples=64)
+
+
+def _load(path: str, quick: bool, cfg_options: Optional[dict] = None):
+    cfg = load_config(path, cfg_options=cfg_options)
+    if quick:
+        _keep_few_proposals(cfg.model)
+    return cfg
+
+
+def _keep_few_proposals(model_cfg) -> None:
+    """Shrink the proposal counts of a two-stage detector config in place (a no-op for
+    models without an RPN)."""
+    n = QUICK_PROPOSALS
+    rpn = (model_cfg.get('test_cfg') or {}).get('rpn')
+    if rpn:
+        rpn.update(nms_pre=n['test_nms_pre'], max_per_img=n['test_max_per_img'])
+    train_cfg = model_cfg.get('train_cfg') or {}
+    if train_cfg.get('rpn_proposal'):
+        train_cfg['rpn_proposal'].update(nms_pre=n['train_nms_pre'],
+                                         max_per_img=n['train_max_per_img'])
+    rcnn = train_cfg.get('rcnn')
+    for stage in (rcnn if isinstance(rcnn, list) else [rcnn] if rcnn else []):
+        if stage.get('sampler'):
+            stage['sampler']['num'] = n['rcnn_samples']
+
+
+def _build(name: str, path: str, settings: Settings, say: Say):
     say(f'  building {name} ({path})')
-    return build_model(load_config(path), None, device)
+    return build_model(_load(path, settings.quick), None, torch.device(settings.device))
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -233,7 +263,7 @@ def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
     built: Dict[str, tuple] = {}
     for name, path in _named(models, settings).items():
         try:
-            built[name] = _build(name, path, device, say)
+            built[name] = _build(name, path, settings, say)
         except Exception as error:  # noqa: BLE001
             for precision in settings.precisions():
                 result.measurements.append(Measurement(name, precision, 1, size,
@@ -323,7 +353,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
     size = settings.maskrcnn_size
     result = PartResult('attn_styles', f'Attention styles, Mask R-CNN ResTv2-T, {size[1]}x'
                         f'{size[0]}, batch 1 (ms per image; FLOPs by operator class)')
-    cfg = load_config(ATTN_STYLE_CONFIG)
+    cfg = _load(ATTN_STYLE_CONFIG, settings.quick)
     for precision in settings.precisions():
         styles = compare_attention_styles(
             cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
@@ -340,12 +370,12 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
 
 
 def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool, size: Size,
-                    batch: int):
+                    batch: int, quick: bool = False):
     """A Mask R-CNN in training mode, its optimizer wrapper (AMP: mmengine's
     AmpOptimWrapper) and a synthetic batch as a dataloader gives it."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
-    cfg = load_config(config, cfg_options={'model.backbone.with_cp': with_cp})
+    cfg = _load(config, quick, cfg_options={'model.backbone.with_cp': with_cp})
     model, scope = build_model(cfg, None, device)
     model.train()
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -364,13 +394,14 @@ def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool,
 
 
 def _training_memory(config: str, with_cp: bool, device: str, amp: bool, size: Size,
-                     batch: int) -> float:
+                     batch: int, quick: bool = False) -> float:
     """Peak memory (MiB) of two training steps in this (fresh) process: everything the step
     holds, the model and optimizer state included."""
     dev = torch.device(device)
     memory = PeakMemory(dev, absolute=True)
     with memory.measure():
-        model, optim_wrapper, data = _training_setup(config, with_cp, dev, amp, size, batch)
+        model, optim_wrapper, data = _training_setup(config, with_cp, dev, amp, size, batch,
+                                                     quick)
         for _ in range(2):
             model.train_step(copy.deepcopy(data), optim_wrapper)
         synchronize(dev)
@@ -395,7 +426,7 @@ def part_training(settings: Settings, say: Say) -> PartResult:
         for name, with_cp in variants.items():
             say(f'  building {name}')
             model, optim_wrapper, data = _training_setup(TRAINING_CONFIG, with_cp, device,
-                                                         amp, size, batch)
+                                                         amp, size, batch, settings.quick)
             params[name] = _params(model)
 
             def step(model=model, optim_wrapper=optim_wrapper, data=data):
@@ -412,7 +443,7 @@ def part_training(settings: Settings, say: Say) -> PartResult:
                 say(f'  peak memory of {name}, {precision}, in a fresh process')
                 measurement.peak_memory_mib = call_in_fresh_process(
                     _training_memory, TRAINING_CONFIG, with_cp, settings.device, amp, size,
-                    batch)
+                    batch, settings.quick)
             result.measurements.append(measurement)
     result.notes.append('Synthetic batch with random boxes and masks through the model\'s '
                         'data preprocessor; one step = forward, backward and the AdamW '
@@ -627,8 +658,9 @@ def format_markdown(report: SuiteReport) -> str:
                                  f'{c.get("load_average_at_end", "?")} at the end'
                                  if 'load_average_at_start' in c else '; cudnn.benchmark on')
              + '. ' + ', '.join(f'{k} {v}' for k, v in c['versions'].items()) + '.',
-             '', f'Date: {c["date"]}.' + (' QUICK run (tiny sizes): a smoke test, not a '
-                                          'measurement.' if c['quick'] else '')]
+             '', f'Date: {c["date"]}.' + (' QUICK run (tiny sizes, few region proposals): '
+                                          'a smoke test, not a measurement.'
+                                          if c['quick'] else '')]
     for part in report.parts:
         lines += ['', f'## {part.title}', '']
         if part.error:

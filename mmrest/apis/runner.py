@@ -275,8 +275,8 @@ def _accelerator_available() -> bool:
 def check_amp(cfg: Config) -> None:
     """mmengine's AmpOptimWrapper (float16 with a GradScaler) asserts a GPU-like device.
 
-    No CPU fallback: bfloat16 autocast on CPU would reach mmcv's CPU kernels (RoIAlign, ...),
-    which have no bfloat16 versions, and would rarely be faster than float32 there.
+    No CPU fallback: under bfloat16 autocast on CPU mmdet's detectors stop in mmcv's CPU NMS,
+    which takes float32 only (``speed_suite.py --device cpu --amp`` shows it, docs/benchmarks.md).
     """
     optim_wrapper = cfg.get('optim_wrapper') or {}
     if optim_wrapper.get('type') == 'AmpOptimWrapper' and not _accelerator_available():
