@@ -103,3 +103,17 @@ def test_fresh_process_returns_the_result_and_reports_a_dead_child():
     with pytest.raises(RuntimeError, match='exited with code 3 before reporting'):
         call_in_fresh_process(os._exit, 3)  # dies without a result: no endless wait
     assert time.monotonic() - start < 30
+
+
+def test_interleaved_timing_gives_slow_calls_fewer_iterations():
+    import time
+
+    from mmrest.analysis.timing import interleaved_timing
+    calls = {'slow': lambda: time.sleep(0.05), 'fast': lambda: None}
+    entries = interleaved_timing(calls, torch.device('cpu'), iters=20, warmup=1, repeats=2,
+                                 progress=None, round_seconds=0.1)
+    assert [len(r) for r in entries['fast'].rounds] == [20, 20]
+    assert all(1 <= len(r) <= 2 for r in entries['slow'].rounds)  # ~0.1 s / 0.05 s
+    fixed = interleaved_timing(calls, torch.device('cpu'), iters=3, warmup=0, repeats=1,
+                               progress=None)
+    assert [len(fixed[n].rounds[0]) for n in calls] == [3, 3]

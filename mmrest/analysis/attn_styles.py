@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from ..apis.model import build_model
 from ..apis.runner import load_config
+from .benchmark import keep_every_detection
 from .flops import OPERATOR_CLASSES, TensorForward, flops_by_class
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import autocast, interleaved_timing
@@ -62,7 +63,9 @@ def build_with_style(cfg: Config, style: str, window_size: Optional[Sequence[int
     options = {'model.backbone.attn_style': style}
     if window_size is not None:
         options['model.backbone.window_size'] = tuple(window_size)
-    return build_model(load_config(cfg, cfg_options=options), None, device)
+    cfg = load_config(cfg, cfg_options=options)
+    keep_every_detection(cfg.model)
+    return build_model(cfg, None, device)
 
 
 def compare_attention_styles(cfg: Config,

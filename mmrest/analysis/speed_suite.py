@@ -41,7 +41,7 @@ import torch
 
 from . import paper
 from ..apis import build_model, load_config, quiet_logger
-from .benchmark import device_name, software_versions
+from .benchmark import device_name, keep_every_detection, software_versions
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import (Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing,
                      short_error, synchronize)
@@ -113,7 +113,8 @@ class Settings:
     amp: bool = False  # fp32 and AMP
     quick: bool = False  # every part at tiny sizes: a smoke test
     warmup: int = 10
-    iters: int = 20  # timed calls per model and round
+    iters: int = 20  # timed calls per model and round, at most
+    round_seconds: Optional[float] = None  # fewer calls for models slower than this per round
     repeats: int = 5  # interleaved rounds
     cpu_batch: int = 16  # ImageNet batch on the CPU (no search for the largest)
     maskrcnn_size: Size = (800, 1280)
@@ -133,7 +134,10 @@ class Settings:
                         upernet_size=(64, 64), imagenet_size=(224, 224),
                         training_size=(96, 128), training_batch=2)
         elif device.startswith('cuda'):
-            base = dict(warmup=10, iters=20, repeats=5)
+            # at most ~0.5 s per model and round: a batch of 256 or a training step gets one
+            # to a few calls, a Mask R-CNN image the full 20, and a full run with --amp (72
+            # model-precision pairs) stays within minutes
+            base = dict(warmup=5, iters=20, repeats=5, round_seconds=0.5)
         else:
             base = dict(warmup=1, iters=1, repeats=3)
         base.update(overrides)
@@ -206,6 +210,7 @@ QUICK_PROPOSALS = dict(test_nms_pre=100, test_max_per_img=50, train_nms_pre=200,
 
 def _load(path: str, quick: bool, cfg_options: Optional[dict] = None):
     cfg = load_config(path, cfg_options=cfg_options)
+    keep_every_detection(cfg.model)
     if quick:
         _keep_few_proposals(cfg.model)
     return cfg
@@ -240,7 +245,7 @@ def _is_oom(error: BaseException) -> bool:
 def _time(calls: Dict[str, Callable[[], object]], settings: Settings, device: torch.device,
           say: Say) -> Dict[str, Entry]:
     return interleaved_timing(calls, device, settings.iters, settings.warmup, settings.repeats,
-                              progress=say)
+                              progress=say, round_seconds=settings.round_seconds)
 
 
 def _measurement(entry: Entry, precision: str, batch: int, size: Size, params: int,
@@ -319,14 +324,22 @@ def largest_batch(model: torch.nn.Module, size: Size, device: torch.device, amp:
 
 
 # --------------------------------------------------------------------------------------- parts
-def fps_part(name: str, title: str, models: Dict[str, str],
-             size_setting: str) -> Callable[[Settings, Say], PartResult]:
+DETECTION_NOTE = ('Post-processing included, with the score threshold at 0: every model '
+                  'keeps its 100 best detections (random weights would otherwise leave a '
+                  'different number to each model).')
+
+
+def fps_part(name: str, title: str, models: Dict[str, str], size_setting: str,
+             note: Optional[str] = None) -> Callable[[Settings, Say], PartResult]:
     """A part that times the inference of ``models`` at ``Settings.<size_setting>``, batch 1."""
 
     def part(settings: Settings, say: Say) -> PartResult:
         size = getattr(settings, size_setting)
-        return _inference_part(name, f'{title} inference, {size[1]}x{size[0]}, batch 1 (FPS)',
-                               models, size, settings, say)
+        result = _inference_part(name, f'{title} inference, {size[1]}x{size[0]}, batch 1 '
+                                 '(FPS)', models, size, settings, say)
+        if note:
+            result.notes.append(note)
+        return result
     return part
 
 
@@ -364,6 +377,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
                 style.style, precision, 1, size, style.params,
                 [t / 1000 for t in style.forward_ms], style.peak_memory_mib,
                 flops=dict(style.flops), error=style.error))
+    result.notes.append(DETECTION_NOTE)
     result.notes.append('FLOPs count one multiply-add once, the attention matrix products '
                         '(fused kernel included) as matmul, for the tensor-mode forward.')
     return result
@@ -452,12 +466,14 @@ def part_training(settings: Settings, say: Say) -> PartResult:
 
 
 PARTS: Dict[str, Callable[[Settings, Say], PartResult]] = {
-    'maskrcnn': fps_part('maskrcnn', 'Mask R-CNN', MASK_RCNN_MODELS, 'maskrcnn_size'),
+    'maskrcnn': fps_part('maskrcnn', 'Mask R-CNN', MASK_RCNN_MODELS, 'maskrcnn_size',
+                         DETECTION_NOTE),
     'upernet': fps_part('upernet', 'UperNet', UPERNET_MODELS, 'upernet_size'),
     'imagenet': part_imagenet,
     'attn_styles': part_attn_styles,
     'training': part_training,
-    'cascade': fps_part('cascade', 'Cascade Mask R-CNN', CASCADE_MODELS, 'maskrcnn_size'),
+    'cascade': fps_part('cascade', 'Cascade Mask R-CNN', CASCADE_MODELS, 'maskrcnn_size',
+                        DETECTION_NOTE),
     'mask2former_coco': fps_part('mask2former_coco', 'Mask2Former (COCO instances)',
                                  MASK2FORMER_COCO_MODELS, 'maskrcnn_size'),
     'mask2former_ade': fps_part('mask2former_ade', 'Mask2Former (ADE20K)',
@@ -506,6 +522,7 @@ def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
                     for p in settings.precisions()],
         weights='random (speed only)', parts=list(parts), quick=settings.quick,
         warmup=settings.warmup, iters=settings.iters, repeats=settings.repeats,
+        round_seconds=settings.round_seconds,
         settings={k: v for k, v in asdict(settings).items() if k != 'models'},
         versions=software_versions())
     if device.type == 'cuda':
@@ -653,6 +670,8 @@ def format_markdown(report: SuiteReport) -> str:
     lines = ['# mmrest speed suite', '', f'Command: `{c["command"]}`', '',
              f'Device: {c["device_name"]}; precision: {", ".join(c["precisions"])}; '
              f'{c["weights"]} weights; {c["repeats"]} interleaved rounds x {c["iters"]} calls '
+             + (f'(fewer where they would take over {c["round_seconds"]:g} s) '
+                if c.get('round_seconds') else '') +
              f'after {c["warmup"]} warm-up; medians over all timed calls, spread = fastest and '
              f'slowest call' + (f'; load average {c["load_average_at_start"]} at the start, '
                                  f'{c.get("load_average_at_end", "?")} at the end'

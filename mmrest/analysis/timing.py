@@ -167,9 +167,15 @@ class Entry:
 
 def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.device,
                        iters: int, warmup: int, repeats: int,
-                       progress: Optional[Say] = print) -> Dict[str, Entry]:
+                       progress: Optional[Say] = print,
+                       round_seconds: Optional[float] = None) -> Dict[str, Entry]:
     """Time every call of ``calls`` (one batch each): ``repeats`` rounds in which each runs
     ``iters`` synchronised calls in turn, after ``warmup`` untimed calls.
+
+    ``round_seconds`` bounds the time of a model's turn in a round: a model whose last
+    warm-up call took ``t`` runs ``round(round_seconds / t)`` calls (1 to ``iters``), so that
+    large batches and slow models do not multiply a run's length while fast ones keep
+    ``iters`` calls.
 
     The first warm-up call of each runs alone: a call that raises (an operator without a
     half-precision kernel, out of memory) gets its error in its entry and is left out of the
@@ -177,14 +183,21 @@ def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.dev
     the CPU use :func:`call_in_fresh_process`).
     """
     entries = {name: Entry(name) for name in calls}
-    working = {}
+    working, calls_per_round = {}, {}
     for name, call in calls.items():
         memory = PeakMemory(device)
         try:
             with memory.measure():
                 for _ in range(max(warmup, 1)):
+                    synchronize(device)
+                    start = time.perf_counter()
                     call()
+                    synchronize(device)
+                    last = time.perf_counter() - start
             working[name] = call
+            calls_per_round[name] = iters
+            if round_seconds is not None:
+                calls_per_round[name] = max(1, min(iters, round(round_seconds / max(last, 1e-9))))
             entries[name].peak_memory_mib = memory.peak_mib
         except Exception as error:  # noqa: BLE001 (reported in the entry)
             entries[name].error = short_error(error)
@@ -196,7 +209,7 @@ def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.dev
         order = list(working) if r % 2 == 0 else list(reversed(working))
         for name in order:
             times = []
-            for _ in range(iters):
+            for _ in range(calls_per_round[name]):
                 synchronize(device)
                 start = time.perf_counter()
                 working[name]()

@@ -6,7 +6,7 @@ process. Writes speed.md and speed.json.
     python tools/analysis/speed_suite.py --out work_dirs/speed [--device cuda|cpu] [--amp]
         [--quick] [--only maskrcnn upernet imagenet attn_styles training cascade
         mask2former_coco mask2former_ade]
-        [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R]
+        [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R] [--round-seconds S]
     python tools/analysis/speed_suite.py --render work_dirs/speed/speed.json --out DIR
 
 ``--amp`` measures fp32 and mixed precision (float16 on a GPU, bfloat16 on the CPU) in one run.
@@ -44,6 +44,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--warmup', type=int, help='untimed calls per model first')
     parser.add_argument('--iters', type=int, help='timed calls per model and round')
     parser.add_argument('--repeats', type=int, help='interleaved rounds')
+    parser.add_argument('--round-seconds', type=float,
+                        help='fewer than --iters calls for a model whose --iters calls would '
+                        'take longer than this in a round (GPU default 0.5; 0: always --iters)')
     parser.add_argument('--cpu-batch', type=int, help='ImageNet batch on the CPU (default 16)')
     parser.add_argument('--render', type=Path, metavar='SPEED_JSON',
                         help="write speed.md and speed.json of an earlier run's speed.json "
@@ -62,6 +65,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                  if v is not None}
     if any(v < (0 if k == 'warmup' else 1) for k, v in overrides.items()):
         parser.error('--iters, --repeats and --cpu-batch must be >= 1, --warmup >= 0')
+    if args.round_seconds is not None:
+        if args.round_seconds < 0:
+            parser.error('--round-seconds must be >= 0')
+        overrides['round_seconds'] = args.round_seconds or None
     if args.device == 'cuda':
         import torch
         if not torch.cuda.is_available():
