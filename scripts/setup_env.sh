@@ -161,7 +161,7 @@ print(":".join(sorted({p for s in sys.path for p in glob.glob(os.path.join(s, "n
     src="$build/mmcv-$mmcv_version"
     sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
     jobs="${MAX_JOBS:-$(nproc)}"
-    log "building mmcv $mmcv_version with ops ($ops_tag${TORCH_CUDA_ARCH_LIST:+, archs $TORCH_CUDA_ARCH_LIST}; $jobs jobs; measured: 9-24 minutes on 2 cores for the CPU ops; compiler output in $build/mmcv-build.log)"
+    log "building mmcv $mmcv_version with ops ($ops_tag${TORCH_CUDA_ARCH_LIST:+, archs $TORCH_CUDA_ARCH_LIST}; $jobs jobs; measured on 2 cores: 9-24 min for the CPU ops, 46 min with the CUDA ops for one arch; compiler output in $build/mmcv-build.log)"
     (
       cd "$src"
       MMCV_WITH_OPS=1 MAX_JOBS="$jobs" "${pip[@]}" wheel --no-build-isolation --no-deps -v . -w "$cache_dir" \

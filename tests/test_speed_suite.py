@@ -135,6 +135,7 @@ def test_quick_runs_keep_few_proposals_in_two_stage_detectors_only():
     n = speed_suite.QUICK_PROPOSALS
     cascade = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=True).model
     assert cascade.test_cfg.rpn.max_per_img == n['test_max_per_img']
+    assert cascade.test_cfg.rcnn.max_per_img == n['detections']
     assert cascade.train_cfg.rpn_proposal.max_per_img == n['train_max_per_img']
     assert [stage.sampler.num for stage in cascade.train_cfg.rcnn] == [n['rcnn_samples']] * 3
     full = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=False).model

@@ -202,10 +202,10 @@ def _named(models: Dict[str, str], settings: Settings) -> Dict[str, str]:
     return {k: v for k, v in models.items() if k in settings.models}
 
 
-# Quick runs keep few region proposals: the RoI heads' cost follows the number of proposals,
-# not the image size, and would otherwise dominate a smoke test at tiny sizes.
+# Quick runs keep few region proposals and detections: the RoI and mask heads' cost follows
+# their number, not the image size, and would otherwise dominate a smoke test at tiny sizes.
 QUICK_PROPOSALS = dict(test_nms_pre=100, test_max_per_img=50, train_nms_pre=200,
-                       train_max_per_img=100, rcnn_samples=64)
+                       train_max_per_img=100, rcnn_samples=64, detections=10)
 
 
 def _load(path: str, quick: bool, cfg_options: Optional[dict] = None):
@@ -217,12 +217,14 @@ def _load(path: str, quick: bool, cfg_options: Optional[dict] = None):
 
 
 def _keep_few_proposals(model_cfg) -> None:
-    """Shrink the proposal counts of a two-stage detector config in place (a no-op for
-    models without an RPN)."""
+    """Shrink the proposal and detection counts of a two-stage detector config in place (a
+    no-op for models without an RPN)."""
     n = QUICK_PROPOSALS
-    rpn = (model_cfg.get('test_cfg') or {}).get('rpn')
-    if rpn:
-        rpn.update(nms_pre=n['test_nms_pre'], max_per_img=n['test_max_per_img'])
+    test_cfg = model_cfg.get('test_cfg') or {}
+    if test_cfg.get('rpn'):
+        test_cfg['rpn'].update(nms_pre=n['test_nms_pre'], max_per_img=n['test_max_per_img'])
+    if test_cfg.get('rcnn'):
+        test_cfg['rcnn']['max_per_img'] = n['detections']
     train_cfg = model_cfg.get('train_cfg') or {}
     if train_cfg.get('rpn_proposal'):
         train_cfg['rpn_proposal'].update(nms_pre=n['train_nms_pre'],
