@@ -148,8 +148,6 @@ def test_quick_runs_keep_few_proposals_in_two_stage_detectors_only():
 def test_random_weight_detectors_keep_every_detection():
     """Timing with random weights: the number of detections that reach the mask head must
     not depend on the draw (it varied from 0 to 79 between builds of one Mask R-CNN)."""
-    import copy
-
     import torch
 
     from mmrest.analysis.model_inputs import make_data_samples
