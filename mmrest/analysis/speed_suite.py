@@ -135,7 +135,7 @@ class Settings:
                         training_size=(96, 128), training_batch=2)
         elif device.startswith('cuda'):
             # at most ~0.5 s per model and round: a batch of 256 or a training step gets one
-            # to a few calls, a Mask R-CNN image the full 20, and a full run with --amp (72
+            # to a few calls, a Mask R-CNN image the full 20, and a full run with --amp (84
             # model-precision pairs) stays within minutes
             base = dict(warmup=5, iters=20, repeats=5, round_seconds=0.5)
         else:
@@ -373,7 +373,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
         styles = compare_attention_styles(
             cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
             repeats=settings.repeats, amp=precision == 'amp', count_flops=precision == 'fp32',
-            progress=say)
+            progress=say, round_seconds=settings.round_seconds)
         for style in styles:
             result.measurements.append(Measurement(
                 style.style, precision, 1, size, style.params,
