@@ -125,7 +125,8 @@ def call_in_fresh_process(fn: Callable, *args, timeout: float = 3600):
 
 def short_error(error: BaseException) -> str:
     """The first line of an exception and the Python line that raised it, for a table cell
-    (an op without a half-precision kernel names the op's module, e.g. mmcv's RoIAlign)."""
+    (an op without a half-precision kernel names the op's module, e.g. mmcv's CPU NMS under
+    bfloat16: ``mmcv/ops/nms.py``)."""
     lines = f'{type(error).__name__}: {error}'.strip().splitlines()
     frames = traceback.extract_tb(error.__traceback__)
     where = ''
