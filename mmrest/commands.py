@@ -28,6 +28,8 @@ def tools() -> Dict[str, Path]:
     """Tool name (file name without extension) -> script, for the Python and shell tools."""
     found = {}
     for path in sorted(TOOLS_DIR.rglob('*')):
+        if 'dev' in path.relative_to(TOOLS_DIR).parts:  # developers' scripts, not tools
+            continue
         if path.suffix in ('.py', '.sh') and not path.stem.startswith('_'):
             found.setdefault(path.stem, path)
     return found

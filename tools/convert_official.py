@@ -1,42 +1,42 @@
-"""Convert an authors' ResT / ResTv2 ImageNet checkpoint into one that mmrest's ImageNet
-classifier configs (configs/imagenet/*) load with ``load_from`` or ``tools/test.py``.
+"""Convert any of the authors' released ResT / ResTv2 checkpoints into the layout of the mmrest
+config it belongs to, which then loads it with ``strict=True``.
 
-    python tools/convert_official.py restv2_tiny_224.pth checkpoints/restv2_t_in1k_mmpretrain.pth
+    python tools/convert_official.py restv2_tiny_224.pth checkpoints/restv2_t_in1k.pth
+    python tools/convert_official.py upernet_restv2_tiny_512_160k_ade20k.pth OUT.pth \\
+        --config configs/upernet_restv2_t_160k_ade20k.py
 
-Detection and segmentation configs need no conversion: they load the authors' file directly
-through the backbone's ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+It recognises the family (ImageNet classifier, UperNet of mmsegmentation 0.x), version and size
+from the keys and shapes, prints the config the file belongs to, every rename and what it
+drops and why; with --config it first checks the file against that config. Detection and
+segmentation configs also load the authors' files without conversion: ImageNet files through
+the backbone's init_cfg, UperNet files as they are (load_from, tools/test.py).
 """
 import argparse
 import os
-import os.path as osp
 import sys
 from typing import List, Optional
 
-import torch
-
-import mmrest  # noqa: F401  (weights_only-safe checkpoint loading)
-from mmrest.models.checkpoint import convert_official_classifier
-from mmrest.utils.checkpoint_io import load_from_local
-
-
-def convert(src: str, dst: str) -> dict:
-    """Convert ``src`` into ``dst``; returns the converted checkpoint."""
-    converted = convert_official_classifier(load_from_local(src, map_location='cpu'),
-                                            source=src)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    torch.save(converted, dst)
-    return converted
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmrest.apis import exit_on_user_error  # noqa: E402
+from mmrest.apis.convert import convert_checkpoint, describe_conversion  # noqa: E402
+from mmrest.models.checkpoint import Conversion  # noqa: E402
 
 
+def convert(src: str, dst: str, config: Optional[str] = None) -> Conversion:
+    """Convert ``src`` into ``dst`` (checked against ``config`` if given)."""
+    return convert_checkpoint(src, dst, config)
+
+
+@exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help="the authors' checkpoint ({'model': state_dict})")
-    parser.add_argument('dst', help='where to write the mmpretrain checkpoint')
+    parser.add_argument('src', help="the authors' checkpoint, as downloaded")
+    parser.add_argument('dst', help='where to write the converted checkpoint')
+    parser.add_argument('--config', help='check the converted file against this config '
+                        '(a path or mmrest::NAME) before writing it')
     args = parser.parse_args(argv)
-    converted = convert(args.src, args.dst)
-    meta = converted['meta']
-    print(f"{meta['backbone_type']} ({meta['arch']}): {len(converted['state_dict'])} tensors "
-          f'written to {args.dst}')
+    conversion = convert(args.src, args.dst, args.config)
+    print('\n'.join(describe_conversion(conversion, args.src, args.dst, args.config)))
     return 0
 
 

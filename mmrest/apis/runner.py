@@ -22,15 +22,14 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmrest  # noqa: F401  (registries, weights_only-safe checkpoint loading)
-from mmrest.models.checkpoint import CheckpointMismatchError
+from mmrest.models.backbones.base import MMRestBackbone
+from mmrest.models.checkpoint import OPTIONAL_STATE, CheckpointMismatchError, recognise_official
 from mmrest.utils.checkpoint_io import CheckpointFileError, load_from_local
 from mmrest.utils.configs import resolve_config_path
 
 DELETE_KEY = '_delete_'
 # Norm layers that synchronise over the process group: CUDA only in torch.
 SYNC_NORMS = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
-# A checkpoint may lack these without being of another model (older torch, BN bookkeeping).
-OPTIONAL_STATE = ('num_batches_tracked', )
 
 
 class ConfigError(ValueError):
@@ -366,30 +365,56 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def check_checkpoint_fits(model: torch.nn.Module, checkpoint: str) -> None:
-    """Refuse a checkpoint that belongs to another model, instead of testing partly random
-    weights (mmengine's ``load_from`` only warns about missing keys and shape mismatches)."""
-    if not osp.isfile(checkpoint):
-        raise ConfigError(f'checkpoint not found: {checkpoint!r}')
-    loaded = load_from_local(checkpoint, map_location='cpu')
+def check_checkpoint_fits(model: torch.nn.Module, checkpoint: Union[str, Mapping[str, Any]],
+                          strict: bool = False, source: Optional[str] = None) -> None:
+    """Refuse a checkpoint (a path, or a loaded one) that belongs to another model, instead of
+    testing partly random weights (mmengine's ``load_from`` only warns about missing keys and
+    shape mismatches). The backbones' parts are read as loading reads them (the authors' names
+    translated, :meth:`~mmrest.models.backbones.base.MMRestBackbone.translate_state_dict`).
+    ``strict``: tensors the model does not have are refused too."""
+    if isinstance(checkpoint, str):
+        if not osp.isfile(checkpoint):
+            raise ConfigError(f'checkpoint not found: {checkpoint!r}')
+        source = source or checkpoint
+        loaded = load_from_local(checkpoint, map_location='cpu')
+    else:
+        source, loaded = source or 'the checkpoint', checkpoint
     state = loaded.get('state_dict', loaded) if isinstance(loaded, Mapping) else None
     if not isinstance(state, Mapping) or not state:
-        raise ConfigError(f'{checkpoint} holds no state dict')
-    own = _unwrap(model).state_dict()
+        raise ConfigError(f'{source} holds no state dict')
+    model = _unwrap(model)
+    own = model.state_dict()
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    problems = []
+    for name, module in model.named_modules():
+        if isinstance(module, MMRestBackbone):
+            try:
+                module.translate_state_dict(state, f'{name}.' if name else '', source=source,
+                                            log=False)
+            except CheckpointMismatchError as error:  # another version or size
+                problems.append(str(error).rstrip('.'))
     mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()
                   if k in own and hasattr(v, 'shape') and v.shape != own[k].shape]
     missing = [k for k in own if k not in state and not k.endswith(OPTIONAL_STATE)]
-    if mismatched or missing:
-        problems = []
+    unexpected = [k for k in state if k not in own] if strict else []
+    if problems or mismatched or missing or unexpected:
         if mismatched:
             problems.append(f'{len(mismatched)} tensors have other shapes (checkpoint vs model,'
                             f' e.g. {", ".join(mismatched[:3])})')
         if missing:
             problems.append(f'{len(missing)} of {len(own)} model tensors are missing from it '
                             f'(e.g. {", ".join(missing[:3])})')
-        raise ConfigError(f'{checkpoint} does not fit the model of this config: '
-                          f'{"; ".join(problems)}. Is it the checkpoint of another config?')
+        if unexpected:
+            problems.append(f'{len(unexpected)} of its tensors are not in the model (e.g. '
+                            f'{", ".join(unexpected[:3])})')
+        try:
+            official = recognise_official(loaded, source)
+            hint = (f' It is {official}: convert it with python tools/convert_official.py '
+                    f'{source} OUT.pth (its config: configs/{official.config}).')
+        except CheckpointMismatchError:
+            hint = ' Is it the checkpoint of another config?'
+        raise ConfigError(f'{source} does not fit the model of this config: '
+                          f'{"; ".join(problems)}.{hint}')
 
 
 def test(cfg: Config, checkpoint: str, show_dir: Optional[str] = None,

@@ -1,14 +1,24 @@
-"""Loading ResT / ResTv2 weights: the authors' ImageNet files and checkpoints mmrest saved.
+"""The authors' released checkpoints and mmrest's own: recognising, renaming and checking them.
 
-The authors publish ``{'model': state_dict}``. ResTv2 key names are mmrest's own; ResT v1
-names are renamed (``stem.conv1`` -> ``stem.proj.0``, ``patch_embed_2.conv`` ->
-``patch_2.proj``, ...). The final ``norm`` of the classifier becomes the LayerNorm on the last
-stage output (``norm3``); the classifier ``head`` is not part of a backbone.
+The authors publish ImageNet classifiers (``{'model': state_dict}``) and UperNet segmentors
+trained with mmsegmentation 0.x (``{'meta', 'state_dict', ...}``, the backbone under
+``backbone.``). ResTv2 key names are mmrest's own; ResT v1 names are renamed (``stem.conv1`` ->
+``stem.proj.0``, ``patch_embed_2.conv`` -> ``patch_2.proj``, ...). The output LayerNorms of the
+authors' segmentation backbone, ``norm_1 .. norm_4``, are mmrest's ``norm0 .. norm3``. The final
+``norm`` of the classifier becomes the LayerNorm on the last stage output (``norm3``); the
+classifier ``head`` is not part of a backbone.
+
+A file reaches a backbone in two ways, and both go through :func:`adapt_rest_state_dict`:
+``init_cfg`` Pretrained (``load_pretrained``, which reports every tensor) and
+``load_state_dict`` on a whole model (mmengine's ``load_from``, the test tools, the
+inferencers), where the backbone's load hook puts its part of the state dict into its own
+names and refuses a part that does not fit. :func:`convert_official` writes any of the
+authors' files in the layout of the mmrest config it belongs to (``tools/convert_official.py``).
 """
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -24,6 +34,14 @@ _V1_OFFICIAL_RENAMES: Sequence[Tuple[str, str]] = (
     (r'^patch_embed_(\d)\.conv\.', r'patch_\1.proj.'),
     (r'^patch_embed_(\d)\.', r'patch_\1.'),
 )
+# The output norms of the authors' downstream backbones (mmseg 0.x: norm_{i}, 1-based).
+_OUTPUT_NORM_RENAMES: Sequence[Tuple[str, Any]] = (
+    (r'^norm_([1-4])\.', lambda m: f'norm{int(m[1]) - 1}.'),
+)
+# A checkpoint may lack these without being of another model (older torch, BN bookkeeping).
+OPTIONAL_STATE = ('num_batches_tracked', )
+# Where an error names the converter.
+CONVERTER = 'python tools/convert_official.py SRC DST --config CONFIG'
 
 # Keys that only one version has, in either the authors' or mmrest's layout.
 _VERSION_MARKERS: Mapping[str, Sequence[str]] = {
@@ -51,6 +69,8 @@ class LoadReport:
     new: List[str] = field(default_factory=list)
     # Keys deliberately left out, by reason (classifier head, other parts of a detector).
     skipped: Dict[str, List[str]] = field(default_factory=dict)
+    # The authors' names put into mmrest's: (theirs, ours).
+    renamed: List[Tuple[str, str]] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -58,6 +78,11 @@ class LoadReport:
 
     def summary(self) -> str:
         lines = [f'loaded {len(self.loaded)} tensors from {self.source}']
+        if self.renamed:
+            shown = ', '.join(f'{a} -> {b}' for a, b in self.renamed[:4])
+            more = f', ... ({len(self.renamed) - 4} more)' if len(self.renamed) > 4 else ''
+            lines.append(f"renamed {len(self.renamed)} tensors from the authors' names: "
+                         f'{shown}{more}')
         for reason, keys in self.skipped.items():
             lines.append(f'skipped {len(keys)} tensors ({reason}): {compact_keys(keys)}')
         if self.new:
@@ -122,22 +147,38 @@ def checkpoint_version(state: Mapping[str, object]) -> Optional[str]:
     return found.pop() if len(found) == 1 else None
 
 
+def rename_keys(state: StateDict, rules: Sequence[Tuple[str, Any]]
+                ) -> Tuple[StateDict, List[Tuple[str, str]]]:
+    """``state`` with the first matching ``(pattern, replacement)`` rule applied to each key,
+    and the ``(old, new)`` pairs it changed."""
+    renamed, changes = {}, []
+    for key, value in state.items():
+        new_key = key
+        for pattern, repl in rules:
+            new_key, count = re.subn(pattern, repl, key)
+            if count:
+                break
+        if new_key != key:
+            changes.append((key, new_key))
+        renamed[new_key] = value
+    return renamed, changes
+
+
 def rename_v1_official(state: StateDict) -> StateDict:
     """Authors' ResT (v1) key names -> mmrest's."""
-    renamed = {}
-    for key, value in state.items():
-        for pattern, repl in _V1_OFFICIAL_RENAMES:
-            new_key = re.sub(pattern, repl, key)
-            if new_key != key:
-                key = new_key
-                break
-        renamed[key] = value
-    return renamed
+    return rename_keys(state, _V1_OFFICIAL_RENAMES)[0]
 
 
-def describe_arch(state: Mapping[str, torch.Tensor]) -> str:
-    """embed_dims and depths read off a ResT state dict (for error messages)."""
-    dims, depths = [], []
+def authors_backbone_renames(version: str) -> Tuple[Tuple[str, Any], ...]:
+    """Rules from the names of the authors' ResT (v1) or ResTv2 backbones (classifier or
+    downstream) to mmrest's."""
+    return tuple(_V1_OFFICIAL_RENAMES if version == 'v1' else ()) + tuple(_OUTPUT_NORM_RENAMES)
+
+
+def arch_of(state: Mapping[str, torch.Tensor]) -> Tuple[List[Any], List[int]]:
+    """embed_dims (``'?'`` where unknown) and depths read off a ResT state dict."""
+    dims: List[Any] = []
+    depths = []
     for stage in range(1, 5):
         blocks = {
             int(m.group(1))
@@ -146,13 +187,38 @@ def describe_arch(state: Mapping[str, torch.Tensor]) -> str:
         weight = state.get(f'stage{stage}.0.norm1.weight')
         dims.append(int(weight.shape[0]) if weight is not None else '?')
         depths.append(max(blocks) + 1 if blocks else 0)
-    return f'embed_dims={dims}, depths={depths}'
+    return dims, depths
+
+
+def preset_of(state: Mapping[str, torch.Tensor],
+              arch_zoo: Mapping[str, Mapping[str, Sequence[int]]]) -> Optional[str]:
+    """The name of the preset whose embed_dims and depths ``state`` has, if any."""
+    return _preset(*arch_of(state), arch_zoo)
+
+
+def _preset(dims: List[Any], depths: List[int],
+            arch_zoo: Mapping[str, Mapping[str, Sequence[int]]]) -> Optional[str]:
+    for name, settings in arch_zoo.items():
+        if list(settings['embed_dims']) == dims and list(settings['depths']) == depths:
+            return name
+    return None
+
+
+def describe_arch(state: Mapping[str, torch.Tensor],
+                  arch_zoo: Optional[Mapping[str, Mapping[str, Sequence[int]]]] = None) -> str:
+    """embed_dims and depths read off a ResT state dict, and the preset they are (for error
+    messages)."""
+    dims, depths = arch_of(state)
+    preset = _preset(dims, depths, arch_zoo) if arch_zoo else None
+    return f'embed_dims={dims}, depths={depths}' + (f" (arch '{preset}')" if preset else '')
 
 
 def adapt_rest_state_dict(state: StateDict, model_state: Mapping[str, torch.Tensor],
                           version: str, report: LoadReport) -> Tuple[StateDict, List[str]]:
-    """A ResT / ResTv2 checkpoint (the authors' or mmrest's) in the names of a backbone of
-    ``version``, and the patterns of the tensors such a checkpoint does not have by design.
+    """A ResT / ResTv2 checkpoint (the authors' classifier or downstream backbone, or mmrest's)
+    in the names of a backbone of ``version``, and the patterns of the tensors such a
+    checkpoint does not have by design. Renames go to ``report.renamed``, tensors left out
+    to ``report.skipped``.
 
     Raises:
         CheckpointMismatchError: the checkpoint is of the other ResT version.
@@ -163,22 +229,22 @@ def adapt_rest_state_dict(state: StateDict, model_state: Mapping[str, torch.Tens
             f'{report.source} is a {VERSION_NAMES[found]} checkpoint but the model is '
             f"{VERSION_NAMES[version]}: use type='{VERSION_TYPES[found]}' for it, or the "
             f'{VERSION_NAMES[version]} checkpoint.')
-    if version == 'v1':
-        state = rename_v1_official(state)
-
     head = [k for k in state if k.startswith('head.')]
     if head:
         report.skipped['ImageNet classifier head'] = head
         state = {k: v for k, v in state.items() if not k.startswith('head.')}
     # The classifier's final LayerNorm acts on the last stage output, like norm3 here.
     from_classifier = bool(head) or 'norm.weight' in state
-    if 'norm.weight' in state:
-        state = {re.sub(r'^norm\.', 'norm3.', k): v for k, v in state.items()}
-        if 'norm3.weight' not in model_state:
-            skipped = [k for k in state if k.startswith('norm3.')]
-            report.skipped['final norm, stage 4 is not an output (out_indices)'] = [
-                k.replace('norm3.', 'norm.') for k in skipped]
-            state = {k: v for k, v in state.items() if not k.startswith('norm3.')}
+    state, renamed = rename_keys(state,
+                                 authors_backbone_renames(version) + ((r'^norm\.', 'norm3.'), ))
+    report.renamed.extend(renamed)
+    theirs = {new: old for old, new in renamed}
+    unused_norms = [k for k in state
+                    if re.match(r'^norm\d\.', k) and k.split('.')[0] + '.weight' not in model_state]
+    if unused_norms:
+        report.skipped['output norm of a stage that is not in out_indices'] = [
+            theirs.get(k, k) for k in unused_norms]
+        state = {k: v for k, v in state.items() if k not in unused_norms}
     # An ImageNet classifier has no output norms of stages 1-3; the CWin convs of
     # attn_style='cwin' are fine-tuning additions.
     new = [r'^cwin\d\.'] + ([r'^norm[0-2]\.'] if from_classifier else [])
@@ -198,32 +264,140 @@ def check_checkpoint_path(path: str, model_name: str) -> None:
 
 
 
+# ----------------------------------------------------------------- the authors' published files
+# Preset -> the letters of mmrest's config names.
+_CONFIG_ARCH = {'lite': 'lite', 'tiny': 't', 'small': 's', 'base': 'b', 'large': 'l'}
+FAMILY_NAMES = {'imagenet': 'ImageNet classifier',
+                'upernet': 'UperNet on ADE20K (mmsegmentation 0.x)'}
+# What a converted file keeps of the meta of an mmseg 0.x checkpoint: its class names and
+# palette, as mmseg 1.x names them.
+_MMSEG0_DATASET_META = {'CLASSES': 'classes', 'PALETTE': 'palette'}
 
-def convert_official_classifier(checkpoint: object, source: str = 'checkpoint') -> dict:
-    """The authors' ImageNet checkpoint -> an mmpretrain ``ImageClassifier`` checkpoint for
-    ``configs/imagenet/*`` (backbone with ``out_indices=(3,)``, ``GlobalAveragePooling`` neck,
-    ``LinearClsHead``). The final norm becomes ``backbone.norm3``, the classifier
-    ``head.fc``."""
+
+@dataclass
+class OfficialFile:
+    """Which of the authors' published files a checkpoint is."""
+    family: str  # a key of FAMILY_NAMES
+    version: str  # 'v1' or 'v2'
+    arch: str  # the preset
+    config: str  # the mmrest config it belongs to, relative to configs/
+
+    def __str__(self) -> str:
+        return (f"the authors' {VERSION_NAMES[self.version]} {self.arch} "
+                f'{FAMILY_NAMES[self.family]}')
+
+
+@dataclass
+class Conversion:
+    """One of the authors' files in mmrest's layout, and what was done to get there."""
+    official: OfficialFile
+    checkpoint: Dict[str, Any]  # what to save: {'state_dict', 'meta'}
+    renamed: List[Tuple[str, str]] = field(default_factory=list)
+    prefixed: Dict[str, int] = field(default_factory=dict)  # prefix -> tensors given it
+    kept: int = 0  # tensors whose name stays
+    # What the converted file leaves out, by reason.
+    dropped: Dict[str, List[str]] = field(default_factory=dict)
+
+
+def _published_config(family: str, version: str, arch: str, source: str) -> str:
+    letters = _CONFIG_ARCH[arch]
+    if family == 'imagenet':
+        # The 384 fine-tuned files have the same tensors: the authors' file names tell them.
+        size = '_384' if '384' in osp.basename(source) and version == 'v2' else ''
+        return f'imagenet/{"rest" if version == "v1" else "restv2"}_{letters}_in1k{size}.py'
+    return f'upernet_{"rest" if version == "v1" else "restv2"}_{letters}_160k_ade20k.py'
+
+
+def recognise_official(checkpoint: object, source: str = 'checkpoint') -> OfficialFile:
+    """Family, version and size of one of the authors' files, from its keys and shapes.
+
+    Raises:
+        CheckpointMismatchError: not one of the authors' files, or one in mmrest's layout
+            already; the message says which.
+    """
+    from .backbones import ResT, ResTV2  # the presets (the backbones import this module)
     state = extract_state_dict(checkpoint, source)
-    version = checkpoint_version(state)
+    backbone, _ = split_prefix(state, 'backbone.')
+    if any(k.startswith('backbone.') for k in state):
+        if any(k.startswith('bottom_up.') for k in backbone):
+            raise CheckpointMismatchError(
+                f"{source} is one of the authors' detectron2 checkpoints "
+                "(backbone.bottom_up.*): mmrest does not convert those yet")
+        if not any(re.match(r'^norm_\d\.', k) for k in backbone):
+            raise CheckpointMismatchError(
+                f"{source} is already in mmrest's layout (a backbone without the authors' "
+                'output norms norm_1 .. norm_4): load it as it is, e.g. python tools/test.py '
+                f'CONFIG {source}')
+        if not any(k.startswith('decode_head.') for k in state):
+            raise CheckpointMismatchError(
+                f'{source} has a backbone but no decode head: not one of the files the '
+                'authors publish (ImageNet classifiers, UperNet segmentors)')
+        family = 'upernet'
+    else:
+        family = 'imagenet'
+    version = checkpoint_version(backbone)
     if version is None:
         raise CheckpointMismatchError(
             f'{source} does not look like a ResT or ResTv2 checkpoint (none of the keys that '
             'identify a version, e.g. stem.conv1 / patch_embed_2 or stem.norm / attn.up)')
-    if any(k.startswith(('backbone.', 'head.fc.')) for k in state):
-        raise CheckpointMismatchError(f'{source} is already in mmpretrain layout')
-    if version == 'v1':
-        state = rename_v1_official(state)
-    converted = {}
-    for key, value in state.items():
-        if key.startswith('head.'):
-            converted['head.fc.' + key[len('head.'):]] = value
-        elif key.startswith('norm.'):
-            converted['backbone.norm3.' + key[len('norm.'):]] = value
-        else:
-            converted['backbone.' + key] = value
-    return {
-        'state_dict': converted,
-        'meta': {'converted_from': source, 'backbone_type': VERSION_TYPES[version],
-                 'arch': describe_arch(state)},
-    }
+    cls = ResT if version == 'v1' else ResTV2
+    renamed = rename_keys(backbone, authors_backbone_renames(version))[0]
+    arch = preset_of(renamed, cls.arch_zoo)
+    if arch is None:
+        raise CheckpointMismatchError(
+            f'{source} is a {VERSION_NAMES[version]} checkpoint of a size the authors do not '
+            f'publish ({describe_arch(renamed)}; presets: {", ".join(cls.arch_zoo)})')
+    return OfficialFile(family, version, arch, _published_config(family, version, arch, source))
+
+
+def convert_official(checkpoint: object, source: str = 'checkpoint') -> Conversion:
+    """One of the authors' files -> the layout its mmrest config (``OfficialFile.config``)
+    loads with ``strict=True``.
+
+    - ImageNet classifier -> mmpretrain ``ImageClassifier`` (``configs/imagenet/*``: backbone
+      with ``out_indices=(3,)``, ``LinearClsHead``): the backbone under ``backbone.``, its final
+      norm as ``backbone.norm3``, the classifier as ``head.fc``.
+    - mmseg 0.x UperNet -> mmseg 1.x: the backbone's output norms ``norm_{i}`` become
+      ``norm{i-1}``; the heads keep their names; the optimizer state is dropped; of the meta,
+      the class names and palette are kept as ``dataset_meta``.
+    """
+    official = recognise_official(checkpoint, source)
+    state = extract_state_dict(checkpoint, source)
+    meta: Dict[str, Any] = {'converted_from': source, 'official': str(official),
+                            'config': official.config,
+                            'backbone_type': VERSION_TYPES[official.version],
+                            'arch': official.arch}
+    conversion = Conversion(official, {'state_dict': {}, 'meta': meta})
+    converted = conversion.checkpoint['state_dict']
+    if official.family == 'imagenet':
+        head = [k for k in state if k.startswith('head.')]
+        body, renamed = rename_keys({k: v for k, v in state.items() if k not in head},
+                                    authors_backbone_renames(official.version) +
+                                    ((r'^norm\.', 'norm3.'), ))
+        converted.update({'backbone.' + k: v for k, v in body.items()})
+        converted.update({'head.fc.' + k[len('head.'):]: state[k] for k in head})
+        conversion.renamed = [(a, 'backbone.' + b) for a, b in renamed] + [
+            (k, 'head.fc.' + k[len('head.'):]) for k in head]
+        conversion.prefixed['backbone.'] = len(body) - len(renamed)
+    else:
+        backbone, outside = split_prefix(state, 'backbone.')
+        backbone, renamed = rename_keys(backbone, authors_backbone_renames(official.version))
+        converted.update({'backbone.' + k: v for k, v in backbone.items()})
+        converted.update({k: state[k] for k in outside})
+        conversion.renamed = [('backbone.' + a, 'backbone.' + b) for a, b in renamed]
+        conversion.kept = len(converted) - len(renamed)
+        if isinstance(checkpoint, Mapping):
+            extra = [k for k in checkpoint if k not in ('state_dict', 'meta')]
+            if extra:
+                conversion.dropped['training state, not needed to evaluate or fine-tune'] = extra
+            theirs = checkpoint.get('meta')
+            if isinstance(theirs, Mapping):
+                dataset_meta = {ours: theirs[key] for key, ours in _MMSEG0_DATASET_META.items()
+                                if key in theirs}
+                if dataset_meta:
+                    meta['dataset_meta'] = dataset_meta
+                rest = [k for k in theirs if k not in _MMSEG0_DATASET_META]
+                if rest:
+                    conversion.dropped["meta of mmseg 0.x's run (kept: CLASSES and PALETTE "
+                                       "as dataset_meta)"] = rest
+    return conversion

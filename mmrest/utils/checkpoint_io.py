@@ -114,9 +114,26 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     return torch_load(filename, map_location=map_location)
 
 
+def load_from_url(url: str, map_location: Optional[Any] = None) -> Any:
+    """mmengine's ``load_from_http``; a download that fails (no network, a dead link) raises
+    :class:`CheckpointFileError` naming the URL and the way around it."""
+    from mmengine.runner.checkpoint import load_from_http
+    try:
+        return load_from_http(url, map_location=map_location)
+    except OSError as error:  # urllib's URLError / HTTPError, socket errors
+        reason = getattr(error, 'reason', None) or error
+        raise CheckpointFileError(
+            f'cannot download the checkpoint {url}: {reason}. Download the file by hand and '
+            'point `checkpoint` at it (init_cfg, or load_from), e.g. --cfg-options '
+            'model.backbone.init_cfg.checkpoint=/path/to/file.pth') from error
+
+
 def install_checkpoint_loader() -> Callable:
     """Make mmengine's ``CheckpointLoader`` (``load_from``, ``resume``, ``init_cfg``
-    Pretrained, ``tools/test.py``) use :func:`load_from_local` for local paths."""
+    Pretrained, ``tools/test.py``) use :func:`load_from_local` for local paths and
+    :func:`load_from_url` for http(s) URLs."""
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_from_url,
+                                     force=True)
     return load_from_local

@@ -8,7 +8,8 @@ import copy
 import logging
 import math
 import re
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -18,8 +19,9 @@ from mmengine.model.weight_init import initialize
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import (CheckpointMismatchError, LoadReport, StateDict, check_checkpoint_path,
-                          extract_state_dict, split_prefix)
+from ..checkpoint import (CONVERTER, OPTIONAL_STATE, CheckpointMismatchError, LoadReport,
+                          StateDict, check_checkpoint_path, compact_keys, extract_state_dict,
+                          split_prefix)
 
 InitCfg = Union[dict, List[dict], None]
 DECAY_TYPES = ('stage_wise', 'layer_wise')
@@ -43,6 +45,10 @@ class MMRestBackbone(BaseModule):
         super().__init__(init_cfg=copy.deepcopy(init_cfg))
         self.init_cfgs()  # fail at build time, not after the whole detector is built
         self.load_report: Optional[LoadReport] = None
+        # load_state_dict of any model holding this backbone (mmengine's load_from, test
+        # tools, inferencers) passes its part of the state dict through translate_state_dict.
+        self._state_translated = False
+        self._register_load_state_dict_pre_hook(self._translate_on_load)
 
     # -- arch presets -------------------------------------------------------------------------
     @classmethod
@@ -157,12 +163,14 @@ class MMRestBackbone(BaseModule):
     # -- pretrained weights ---------------------------------------------------------------------
     def load_pretrained(self, checkpoint: Union[str, dict], map_location: str = 'cpu',
                         prefix: Optional[str] = None) -> LoadReport:
-        """Load weights from a file or a loaded checkpoint: the authors' ImageNet file or a
-        checkpoint of a whole model (its ``backbone.`` tensors, or those under ``prefix``).
+        """Load weights from a file or a loaded checkpoint: the authors' file (ImageNet
+        classifier or downstream model) or a checkpoint of a whole model (its ``backbone.``
+        tensors, or those under ``prefix``).
 
-        Every tensor is accounted for: the report lists what was loaded, skipped (classifier
-        head, other parts of a detector), newly initialised, missing and unexpected; the last
-        two are logged as warnings. Tensors of other shapes raise
+        Every tensor is accounted for: the report lists what was loaded, renamed from the
+        authors' names, skipped (classifier head, other parts of a detector), newly
+        initialised, missing and unexpected; the last two are logged as warnings. A checkpoint
+        of another version or size raises
         :class:`~mmrest.models.checkpoint.CheckpointMismatchError`.
         """
         if isinstance(checkpoint, str):
@@ -177,13 +185,74 @@ class MMRestBackbone(BaseModule):
         report = LoadReport(source=source)
         if outside:
             report.skipped['not part of the backbone'] = outside
-        state, new_patterns = self.adapt_state_dict(state, report)
-        state = self._match(state, report, new_patterns)
-        self.load_state_dict(state, strict=False)
+        state = self._fit(state, report)
+        with self._translated_state():
+            self.load_state_dict(state, strict=False)
         self.load_report = report
         print_log(f'{type(self).__name__}: {report.summary()}', logger='current',
                   level=logging.INFO if report.clean else logging.WARNING)
         return report
+
+    def translate_state_dict(self, state_dict: Dict[str, Any], prefix: str = '',
+                             source: str = 'the checkpoint',
+                             log: bool = True) -> Optional[LoadReport]:
+        """Put this backbone's part of a model's state dict (the keys under ``prefix``) into
+        its own names, in place, as :meth:`load_pretrained` adapts a file: the authors' names
+        renamed, a classifier's head and final norm placed or set aside, the tensors such a
+        file lacks by design (e.g. the output norms of stages 1-3 of an ImageNet file) filled
+        with their current values. ``load_state_dict`` calls it through a hook, so that
+        mmengine's ``load_from``, the test tools and the inferencers load the authors' files
+        as they are. Returns the report (``None`` when nothing is under ``prefix``).
+
+        Raises:
+            CheckpointMismatchError: the part does not fit: another version or size, or
+                tensors missing or left over. Never a partial load: the message names the
+                converter for the authors' files.
+        """
+        keys = [k for k in state_dict if k.startswith(prefix)]
+        if not keys:  # (torch and mmengine hand a module only the keys under its prefix)
+            return None
+        where = f"{source} (its '{prefix}' tensors)" if prefix else source
+        report = LoadReport(source=where)
+        state = {k[len(prefix):]: state_dict[k] for k in keys}
+        state = self._fit(state, report)
+        missing = [k for k in report.missing if not k.endswith(OPTIONAL_STATE)]
+        if missing or report.unexpected:
+            problems = []
+            if missing:
+                problems.append(f'{len(missing)} of its tensors are missing ('
+                                f'{compact_keys(missing, limit=6)})')
+            if report.unexpected:
+                problems.append(f'{len(report.unexpected)} tensors are not its own ('
+                                f'{compact_keys(report.unexpected, limit=6)})')
+            raise CheckpointMismatchError(
+                f'{where} cannot be loaded into this {type(self).__name__} backbone: '
+                f'{"; ".join(problems)}. Nothing was loaded. If the file is one of the '
+                f"authors' releases, convert it with `{CONVERTER}`, which says what it is; "
+                'ImageNet weights also load through '
+                "init_cfg=dict(type='Pretrained', checkpoint=FILE).")
+        own = self.state_dict()
+        for key in report.new:  # they keep their current (initial) values
+            state[key] = own[key]
+        for key in keys:
+            del state_dict[key]
+        state_dict.update({prefix + k: v for k, v in state.items()})
+        if log and (report.renamed or report.skipped or report.new):
+            print_log(f'{type(self).__name__}: {report.summary()}', logger='current')
+        return report
+
+    def _translate_on_load(self, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+        if not self._state_translated:
+            self.translate_state_dict(state_dict, prefix)
+
+    @contextmanager
+    def _translated_state(self) -> Iterator[None]:
+        """For a state dict already in this backbone's names (load_pretrained's)."""
+        self._state_translated = True
+        try:
+            yield
+        finally:
+            self._state_translated = False
 
     def adapt_state_dict(self, state: StateDict,
                          report: LoadReport) -> Tuple[StateDict, Sequence[str]]:
@@ -196,19 +265,25 @@ class MMRestBackbone(BaseModule):
         """The architecture a state dict implies, for error messages."""
         return f'{len(state)} tensors'
 
-    def _match(self, state: StateDict, report: LoadReport,
-               new_patterns: Sequence[str]) -> StateDict:
+    def _fit(self, state: StateDict, report: LoadReport) -> StateDict:
+        """``state`` adapted (:meth:`adapt_state_dict`) and reduced to this backbone's tensors,
+        each accounted for in ``report``; another version, size or shape raises."""
+        state, new_patterns = self.adapt_state_dict(state, report)
         own = self.state_dict()
         mismatched = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
                       if k in own and v.shape != own[k].shape and k not in self.resizable_keys]
-        if mismatched:
+        theirs_arch, own_arch = self.describe_state(state), self.describe_state(own)
+        # Same widths, other depths (ResTv2-T/S/B, ResT-Lite/S, ResT-B/L) show in the depths.
+        other_arch = theirs_arch != own_arch and '?' not in theirs_arch
+        if mismatched or other_arch:
             shown = '\n    '.join(f'{k}: checkpoint {a} vs model {b}'
                                   for k, a, b in mismatched[:8])
+            shapes = (f'{len(mismatched)} tensors have other shapes, e.g.\n    {shown}\n  '
+                      if mismatched else '')
             raise CheckpointMismatchError(
-                f'{report.source} does not fit this {type(self).__name__} backbone: '
-                f'{len(mismatched)} tensors have other shapes, e.g.\n    {shown}\n  The '
-                f'checkpoint has {self.describe_state(state)}; the model has '
-                f'{self.describe_state(own)}. Choose the matching arch.')
+                f'{report.source} does not fit this {type(self).__name__} backbone: {shapes}'
+                f'The checkpoint has {theirs_arch}; the model has {own_arch}. Choose the '
+                'matching arch.')
         report.loaded = [k for k in state if k in own]
         report.unexpected = [k for k in state if k not in own]
         absent = [k for k in own if k not in state]

@@ -264,12 +264,13 @@ class ResTBase(MMRestBackbone):
 
     def adapt_state_dict(self, state: StateDict,
                          report: LoadReport) -> Tuple[StateDict, Sequence[str]]:
-        """The authors' ImageNet files (ResT v1 names renamed, the final norm as ``norm3``, the
-        classifier head skipped) and mmrest's own; the other ResT version is refused."""
+        """The authors' files (ResT v1 names and the downstream output norms ``norm_{i}``
+        renamed, a classifier's final norm as ``norm3`` and its head skipped) and mmrest's own;
+        the other ResT version is refused."""
         return adapt_rest_state_dict(state, self.state_dict(), self.version, report)
 
     def describe_state(self, state: Dict[str, torch.Tensor]) -> str:
-        return describe_arch(state)
+        return describe_arch(state, self.arch_zoo)
 
     # -- learning-rate decay ----------------------------------------------------------------------
     def layer_id(self, name: str, decay_type: str) -> int:
