@@ -3,22 +3,33 @@ like and what their models compute.
 
     python tools/dev/make_reference_outputs.py upernet --authors PATH/TO/ResT \\
         --mmseg0 PATH/TO/mmsegmentation-0.x [--out tests/fixtures]
+    PYTHONPATH=DEPS python tools/dev/make_reference_outputs.py detectron2 \\
+        --authors PATH/TO/ResT --detectron2 PATH/TO/detectron2 [--out tests/fixtures]
 
 ``--authors`` is a checkout of the authors' repository (wofmanaf/ResT), ``--mmseg0`` one of
-mmsegmentation 0.x (whose ``UPerHead`` / ``FCNHead`` the authors trained with). Their code is
-read from there at development time and never copied into mmrest. The script needs torch,
-mmengine and mmcv 2.x (for ``ConvModule``, whose parameter names are those of mmcv 1.x) but not
-mmrest; the few mmcv 1.x / mmseg 0.x / timm imports those modules make are stubbed below.
+mmsegmentation 0.x (whose ``UPerHead`` / ``FCNHead`` the authors trained with), ``--detectron2``
+one of detectron2 (not built: its compiled ops are not needed; DEPS holds fvcore, iopath, yacs,
+omegaconf, tabulate, termcolor, portalocker and cloudpickle, e.g. ``pip install --target DEPS
+--no-deps ...``). Their code is read from there at development time and never copied into
+mmrest. The script needs torch and mmengine, mmcv 2.x (for ``ConvModule``, whose parameter
+names are those of mmcv 1.x) for the UperNet files, but not mmrest; the few timm / mmcv 1.x /
+mmseg 0.x imports those modules make are stubbed below.
 
-For each published UperNet (ResTv2-T/S/B on ADE20K, the authors' configs) it builds the
-segmentor's parts under the attribute names of mmseg 0.x's ``EncoderDecoder`` (``backbone``,
-``decode_head``, ``auxiliary_head``), fills every tensor by the rule of
-``tools/dev/reference_weights.py`` and writes
+Every model is filled by the rule of ``tools/dev/reference_weights.py`` and run in eval mode.
 
-- ``upernet_restv2.json``: the checkpoint layout of mmcv 1.x's ``save_checkpoint`` and, per
-  model, every key of ``state_dict`` with its shape;
-- ``upernet_restv2.npz``: the input and, per model, the four backbone outputs and the logits of
-  both heads, in eval mode.
+- ``upernet``: the published UperNets (ResTv2-T/S/B on ADE20K, the authors' configs), built under
+  the attribute names of mmseg 0.x's ``EncoderDecoder`` (``backbone``, ``decode_head``,
+  ``auxiliary_head``). ``upernet_restv2.json``: the checkpoint layout of mmcv 1.x's
+  ``save_checkpoint`` and every key of ``state_dict`` with its shape; ``upernet_restv2.npz``:
+  the input, the four backbone outputs and both heads' logits.
+- ``detectron2``: the published detectron2 models (Mask R-CNN ResT-S/B 1x and ResTv2-T/S/B 3x,
+  RetinaNet ResT-S/B 1x), built by detectron2's ``build_model`` from the authors' configs.
+  ``detectron2_rest.json``: the checkpoint layout of detectron2's checkpointer, every key of
+  ``model`` with its shape, the input format (pixel mean / std, BGR or RGB); ``.npz``
+  (computed in float64, stored in float32): for a normalised input, the backbone and FPN
+  outputs (evenly spaced samples and statistics of large ones), per anchor the anchor box and
+  the RPN objectness and deltas / RetinaNet class logits and deltas, and for given RoIs the box
+  head's scores and deltas and the mask head's logits.
 """
 import argparse
 import importlib
@@ -88,10 +99,8 @@ def _identity_decorator(*args: Any, **kwargs: Any) -> Callable:
     return lambda func: func
 
 
-def install_stubs(mmseg0: str) -> None:
-    """Just enough of timm, mmcv 1.x and mmseg 0.x for the authors' backbone module and mmseg
-    0.x's decode heads; the heads' own files come from the ``mmseg0`` checkout."""
-    from mmengine.model import BaseModule, normal_init
+def _stub_timm() -> None:
+    """The three helpers the authors' modules take from timm."""
 
     class DropPath(nn.Module):  # the models run in eval mode, where it is the identity
         def __init__(self, p: float = 0.0) -> None:
@@ -104,6 +113,13 @@ def install_stubs(mmseg0: str) -> None:
     _package('timm.models')
     _module('timm.models.layers', DropPath=DropPath, to_2tuple=lambda x: (x, x),
             trunc_normal_=nn.init.trunc_normal_)
+
+
+def install_stubs(mmseg0: str) -> None:
+    """Just enough of timm, mmcv 1.x and mmseg 0.x for the authors' backbone module and mmseg
+    0.x's decode heads; the heads' own files come from the ``mmseg0`` checkout."""
+    from mmengine.model import BaseModule, normal_init
+    _stub_timm()
 
     import mmcv.cnn  # mmcv 2.x: ConvModule keeps mmcv 1.x's parameter names
     if not hasattr(mmcv.cnn, 'normal_init'):
@@ -226,9 +242,139 @@ def record_upernet(authors: str, mmseg0: str, out_dir: str) -> List[str]:
         'layout': MMSEG0_LAYOUT,
         'models': models,
     }
+    return _write(out_dir, 'upernet_restv2', info, arrays)
+
+
+# The authors' detectron2 configs of the published models: (config, ResT version).
+D2_MODELS = {
+    'mask_rcnn_rest_small': ('ResTv1/mask_rcnn_rest_small_FPN_1x.yaml', 'v1'),
+    'mask_rcnn_rest_base': ('ResTv1/mask_rcnn_rest_base_FPN_1x.yaml', 'v1'),
+    'mask_rcnn_restv2_tiny': ('ResTv2/mask_rcnn_restv2_tiny_FPN_3x.yaml', 'v2'),
+    'mask_rcnn_restv2_small': ('ResTv2/mask_rcnn_restv2_small_FPN_3x.yaml', 'v2'),
+    'mask_rcnn_restv2_base': ('ResTv2/mask_rcnn_restv2_base_FPN_3x.yaml', 'v2'),
+    'retinanet_rest_small': ('ResTv1/retinanet_rest_small_FPN_1x.yaml', 'v1'),
+    'retinanet_rest_base': ('ResTv1/retinanet_rest_base_FPN_1x.yaml', 'v1'),
+}
+D2_INPUT_SHAPE = (1, 3, 128, 160)  # normalised, a multiple of the FPN's 32
+# RoIs (x0, y0, x1, y1) in input pixels, of sizes that map to every FPN level (2-5).
+D2_ROIS = [[10.0, 12.0, 50.0, 60.0], [4.5, 30.25, 100.0, 90.0], [0.0, 0.0, 159.0, 127.0],
+           [20.0, 8.0, 140.0, 120.0], [-40.0, -60.0, 260.0, 250.0], [-150.0, -150.0, 350.0, 330.0]]
+SAMPLES = 1024  # values kept of a large output: evenly spaced over its flattened elements
+RETINA_ANCHORS = 512  # anchors kept of RetinaNet's, evenly spaced over all levels
+# What detectron2's DefaultTrainer checkpointer writes (model, the trainer's state, iteration).
+D2_LAYOUT = {'top_level': ['model', 'trainer', 'iteration']}
+
+
+def summarise(name: str, tensor: torch.Tensor, arrays: Dict[str, np.ndarray]) -> None:
+    """Evenly spaced samples, mean and mean absolute value of ``tensor`` under ``name``."""
+    flat = tensor.detach().reshape(-1)
+    index = np.linspace(0, flat.numel() - 1, min(SAMPLES, flat.numel())).round().astype(np.int64)
+    arrays[f'{name}.shape'] = np.array(tensor.shape, dtype=np.int64)
+    arrays[f'{name}.sample'] = flat[torch.from_numpy(index)].float().numpy()
+    arrays[f'{name}.stats'] = np.array([flat.mean().item(), flat.abs().mean().item()])
+
+
+def install_detectron2_stubs(authors: str, detectron2: str) -> None:
+    _stub_timm()
+    for path in (osp.join(authors, 'object_detection'), detectron2):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
+    install_detectron2_stubs(authors, detectron2)
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+    from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
+    from detectron2.structures import Boxes
+    import restv2  # noqa: F401  (the authors' backbones register themselves)
+    from restv2.config import add_restv1_config, add_restv2_config
+
+    torch.manual_seed(0)
+    image = torch.randn(D2_INPUT_SHAPE, generator=torch.Generator().manual_seed(1)).double()
+    rois = torch.tensor(D2_ROIS, dtype=torch.float64)
+    arrays: Dict[str, np.ndarray] = {'input': image.numpy(), 'rois': rois.numpy()}
+    models = {}
+    for key, (config, version) in D2_MODELS.items():
+        cfg = get_cfg()
+        (add_restv1_config if version == 'v1' else add_restv2_config)(cfg)
+        cfg.merge_from_file(osp.join(authors, 'object_detection', 'configs', config))
+        cfg.MODEL.DEVICE = 'cpu'
+        # The v1 backbone's freezing fails for FREEZE_AT >= 1 (it looks up patch_embed_0);
+        # freezing changes nothing in eval mode.
+        cfg.MODEL.BACKBONE.FREEZE_AT = 0
+        model = build_model(cfg).eval()
+        keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+        model.load_state_dict(reference_state_dict(keys), strict=True)
+        # In float64: with random weights, float32 rounding in ResT v1's InstanceNorm over
+        # attention maps grows to ~4e-4 by stage 4, in anyone's implementation.
+        model.double()
+        with torch.no_grad():
+            bottom_up = model.backbone.bottom_up(image)
+            fpn = model.backbone(image)
+            for name, feature in bottom_up.items():
+                summarise(f'{key}/backbone.{name}', feature, arrays)
+            for name, feature in fpn.items():
+                summarise(f'{key}/fpn.{name}', feature, arrays)
+            if hasattr(model, 'proposal_generator'):
+                rpn = model.proposal_generator
+                features = [fpn[f] for f in rpn.in_features]
+                logits, deltas = rpn.rpn_head(features)
+                arrays[f'{key}/rpn.anchors'] = torch.cat(
+                    [a.tensor for a in rpn.anchor_generator(features)]).numpy()
+                arrays[f'{key}/rpn.objectness'] = torch.cat(
+                    [permute_to_N_HWA_K(x, 1)[0, :, 0] for x in logits]).numpy()
+                arrays[f'{key}/rpn.deltas'] = torch.cat(
+                    [permute_to_N_HWA_K(x, 4)[0] for x in deltas]).numpy()
+                heads = model.roi_heads
+                boxes = [Boxes(rois)]
+                box_features = heads.box_pooler([fpn[f] for f in heads.box_in_features], boxes)
+                scores, box_deltas = heads.box_predictor(heads.box_head(box_features))
+                arrays[f'{key}/box.scores'] = scores.numpy()
+                arrays[f'{key}/box.deltas'] = box_deltas.numpy()
+                mask_features = heads.mask_pooler([fpn[f] for f in heads.mask_in_features], boxes)
+                summarise(f'{key}/mask.logits', heads.mask_head.layers(mask_features), arrays)
+            else:
+                features = [fpn[f] for f in model.head_in_features]
+                logits, deltas = model.head(features)
+                anchors = torch.cat([a.tensor for a in model.anchor_generator(features)])
+                logits = torch.cat([permute_to_N_HWA_K(x, model.num_classes)[0] for x in logits])
+                deltas = torch.cat([permute_to_N_HWA_K(x, 4)[0] for x in deltas])
+                keep = torch.from_numpy(np.linspace(0, len(anchors) - 1, RETINA_ANCHORS)
+                                        .round().astype(np.int64))
+                arrays[f'{key}/retina.anchors'] = anchors[keep].numpy()
+                arrays[f'{key}/retina.logits'] = logits[keep].numpy()
+                arrays[f'{key}/retina.deltas'] = deltas[keep].numpy()
+                arrays[f'{key}/retina.num_anchors'] = np.array(len(anchors))
+        models[key] = {
+            'authors_config': f'object_detection/configs/{config}',
+            'version': version,
+            'input': {'pixel_mean': list(cfg.MODEL.PIXEL_MEAN),
+                      'pixel_std': list(cfg.MODEL.PIXEL_STD), 'format': cfg.INPUT.FORMAT},
+            'keys': keys,
+        }
+        print(f'{key}: {len(keys)} tensors, features '
+              f'{ {k: tuple(v.shape) for k, v in fpn.items()} }')
+    info = {
+        'generated_by': 'tools/dev/make_reference_outputs.py detectron2',
+        'weights': 'tools/dev/reference_weights.py (reference_state_dict)',
+        'authors_revision': _revision(authors),
+        'detectron2_revision': _revision(detectron2),
+        'input_shape': list(D2_INPUT_SHAPE),
+        'samples': f'{SAMPLES} evenly spaced values (np.linspace over the flattened tensor, '
+                   'rounded), then mean and mean absolute value',
+        'layout': D2_LAYOUT,
+        'models': models,
+    }
+    arrays = {k: v.astype(np.float32) if v.dtype == np.float64 and not k.endswith('.stats')
+              else v for k, v in arrays.items()}  # float64 results, kept to float32 precision
+    return _write(out_dir, 'detectron2_rest', info, arrays)
+
+
+def _write(out_dir: str, name: str, info: Dict[str, Any],
+           arrays: Dict[str, np.ndarray]) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
-    json_path = osp.join(out_dir, 'upernet_restv2.json')
-    npz_path = osp.join(out_dir, 'upernet_restv2.npz')
+    json_path, npz_path = osp.join(out_dir, f'{name}.json'), osp.join(out_dir, f'{name}.npz')
     with open(json_path, 'w') as f:
         json.dump(info, f, indent=1)
     np.savez_compressed(npz_path, **arrays)
@@ -237,12 +383,19 @@ def record_upernet(authors: str, mmseg0: str, out_dir: str) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('family', choices=['upernet'], help='which published files')
+    parser.add_argument('family', choices=['upernet', 'detectron2'],
+                        help='which published files')
     parser.add_argument('--authors', required=True, help="checkout of the authors' ResT repo")
-    parser.add_argument('--mmseg0', required=True, help='checkout of mmsegmentation 0.x')
+    parser.add_argument('--mmseg0', help='checkout of mmsegmentation 0.x (upernet)')
+    parser.add_argument('--detectron2', help='checkout of detectron2 (detectron2)')
     parser.add_argument('--out', default=osp.join('tests', 'fixtures'), help='output folder')
     args = parser.parse_args(argv)
-    for path in record_upernet(args.authors, args.mmseg0, args.out):
+    needed = 'mmseg0' if args.family == 'upernet' else 'detectron2'
+    if getattr(args, needed) is None:
+        parser.error(f'{args.family} needs --{needed}')
+    paths = (record_upernet(args.authors, args.mmseg0, args.out) if args.family == 'upernet'
+             else record_detectron2(args.authors, args.detectron2, args.out))
+    for path in paths:
         print(f'wrote {path} ({osp.getsize(path) / 1e6:.2f} MB)')
     return 0
 
