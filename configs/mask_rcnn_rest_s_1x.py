@@ -11,6 +11,7 @@ _base_ = [
 custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
 
 model = dict(
+    data_preprocessor=_base_.detectron2_bgr_input,  # the authors' detectron2 input
     backbone=dict(_delete_=True, **_base_.rest_small),
     neck=dict(in_channels=[64, 128, 256, 512]))
 

@@ -5,5 +5,6 @@
 _base_ = ['./mask_rcnn_rest_s_1x.py']
 
 model = dict(
+    data_preprocessor=_base_.imagenet_rgb_input,  # not ResT v1's detectron2 input
     backbone=dict(_delete_=True, **_base_.restv2_tiny),
     neck=dict(in_channels=[96, 192, 384, 768]))

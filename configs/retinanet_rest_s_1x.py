@@ -11,11 +11,17 @@ _base_ = [
 custom_imports = dict(imports=['mmrest'], allow_failed_imports=False)
 
 model = dict(
+    data_preprocessor=_base_.detectron2_bgr_input,  # the authors' detectron2 input
     # RetinaNet uses P3-P7: stage 1 (stride 4) would only add unused parameters, which
     # distributed training rejects.
     backbone=dict(_delete_=True, out_indices=(1, 2, 3), **_base_.rest_small),
-    # P6 is computed from the last backbone output ('on_input'), as mmdet's RetinaNet does.
-    neck=dict(in_channels=[128, 256, 512], start_level=0, num_outs=5))
+    # As detectron2 (the authors' code): P6 from the last backbone output ('on_input'), P7 from
+    # relu(P6).
+    neck=dict(in_channels=[128, 256, 512], start_level=0, num_outs=5,
+              relu_before_extra_convs=True),
+    # detectron2 orders the 9 anchors of a location size-major (mmdet's default is
+    # ratio-major): the authors' trained class and box convs expect that order.
+    bbox_head=dict(anchor_generator=dict(scale_major=False)))
 
 # Multi-scale training as mask_rcnn_rest_s_1x.py, boxes only.
 train_pipeline = [

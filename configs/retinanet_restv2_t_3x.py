@@ -5,6 +5,7 @@
 _base_ = ['./retinanet_rest_s_1x.py']
 
 model = dict(
+    data_preprocessor=_base_.imagenet_rgb_input,  # not ResT v1's detectron2 input
     backbone=dict(_delete_=True, out_indices=(1, 2, 3), **_base_.restv2_tiny),
     neck=dict(in_channels=[192, 384, 768]))
 

@@ -15,7 +15,18 @@ rest_small = dict(
     # The paper gives no detection rate for v1; use its ImageNet one (0.1/0.2/0.3 for S/B/L),
     # as ResTv2 does for its detectors.
     drop_path_rate=0.1,
+    # The authors' ResT (v1) detectors (detectron2) normalise each output stage in the trunk:
+    # the next stage receives the normalised map.
+    norm_in_trunk=True,
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/rest_small.pth'))
+
+# Input normalisation as the authors trained each family. Their ResT (v1) detectors keep
+# detectron2's defaults: BGR images, Caffe means, std 1. ResTv2 models (and every
+# classifier and segmentor): RGB with ImageNet mean / std, mmdet's default.
+detectron2_bgr_input = dict(mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0],
+                            bgr_to_rgb=False)
+imagenet_rgb_input = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                          bgr_to_rgb=True)
 
 # No weight decay on normalisation layers (every LayerNorm/BatchNorm, found by type: the
 # stem's BatchNorms are not named "norm") nor on the biases of the PA position convs, as

@@ -51,6 +51,9 @@ class ResTBase(MMRestBackbone):
         window_size: window side in tokens per stage (or one int for all stages).
         fused_attn: use ``F.scaled_dot_product_attention`` where the math allows (same
             results; False keeps the explicit softmax(QK^T)V).
+        norm_in_trunk: the output LayerNorm of a stage also normalises what the next stage
+            receives, as in the authors' detectron2 ResT (v1) detectors; False (default): it
+            only normalises the output, as in the classifiers and every ResTv2 model.
 
         The papers' ablation switches (defaults: the published models, whose checkpoints load):
         stem_type: 'rest' (the version's stem), 'pvt' (conv 4x4 stride 4 + LN) or 'resnet'
@@ -90,6 +93,7 @@ class ResTBase(MMRestBackbone):
                  attn_style: str = 'global',
                  window_size: Union[int, Sequence[int]] = (64, 32, 16, 8),
                  fused_attn: bool = True,
+                 norm_in_trunk: bool = False,
                  stem_type: str = 'rest',
                  pos_embed: str = 'pa',
                  interaction: Optional[str] = None,
@@ -134,6 +138,7 @@ class ResTBase(MMRestBackbone):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.norm_in_trunk = bool(norm_in_trunk)
 
         dims = self.embed_dims
         # Map grids at the pre-training size, for the size-bound encodings ('abs', 'rpe').
@@ -238,6 +243,8 @@ class ResTBase(MMRestBackbone):
                 x = getattr(self, f'cwin{i + 1}')(x, hw)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)
+                if self.norm_in_trunk:
+                    x = out
                 outs.append(tokens_to_map(out, hw).contiguous())
         return tuple(outs)
 
