@@ -1,5 +1,6 @@
-"""Library side of ``tools/convert_official.py``: any of the authors' released files -> the
-layout of the mmrest config it belongs to, checked against a config on request."""
+"""Library side of ``tools/convert_official.py``: any of the authors' released files (``.pth``,
+or detectron2's ``.pkl``) -> the layout of the mmrest config it belongs to, checked against a
+config on request."""
 import os
 import os.path as osp
 from typing import List, Optional
@@ -7,7 +8,7 @@ from typing import List, Optional
 import torch
 
 from mmrest.models.checkpoint import CheckpointMismatchError, Conversion, convert_official
-from mmrest.utils.checkpoint_io import load_from_local
+from mmrest.utils.checkpoint_io import read_checkpoint
 from mmrest.utils.configs import config_dir
 from .model import build_model, quiet_logger
 from .runner import ConfigError, check_checkpoint_fits, load_config
@@ -24,7 +25,7 @@ def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conv
     """
     if not osp.isfile(src):
         raise ConfigError(f'checkpoint not found: {src!r}')
-    conversion = convert_official(load_from_local(src, map_location='cpu'), source=src)
+    conversion = convert_official(read_checkpoint(src), source=src)
     if config is not None:
         cfg = load_config(config)
         with quiet_logger():

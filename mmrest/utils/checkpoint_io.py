@@ -114,6 +114,54 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     return torch_load(filename, map_location=map_location)
 
 
+# What a detectron2 .pkl checkpoint may hold besides dicts, lists and plain values: numpy
+# arrays (protocol 2 pickles name their reconstructors in numpy.core, numpy 2 in numpy._core).
+_NUMPY_GLOBALS = {(module, name) for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+                  for name in ('_reconstruct', 'scalar')} | {
+                      ('numpy', 'ndarray'), ('numpy', 'dtype'), ('collections', 'OrderedDict')}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _NUMPY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f'refusing {module}.{name}: a .pkl checkpoint is read with numpy arrays only')
+
+
+def load_numpy_pickle(path: str) -> Any:
+    """A detectron2-style ``.pkl`` checkpoint (``{'model': {name: numpy array}, ...}``) read
+    without executing anything (only numpy arrays are rebuilt), its arrays as tensors."""
+    check_checkpoint_file(path)
+    try:
+        with open(path, 'rb') as f:
+            loaded = _NumpyOnlyUnpickler(f, encoding='latin1').load()
+    except pickle.UnpicklingError as error:
+        raise CheckpointFileError(f'{path}: {error}') from error
+    except Exception as error:  # noqa: BLE001 (re-raised with the file's name)
+        raise CheckpointFileError(f'{path} is not a readable pickle: {type(error).__name__}: '
+                                  f'{error}') from error
+
+    def to_tensors(obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return torch.from_numpy(np.array(obj, order='C'))  # (keeps 0-d arrays 0-d)
+        if isinstance(obj, dict):
+            return type(obj)((k, to_tensors(v)) for k, v in obj.items())
+        return obj
+
+    return to_tensors(loaded)
+
+
+def read_checkpoint(path: str) -> Any:
+    """A checkpoint file as it is: ``.pkl`` with :func:`load_numpy_pickle`, anything else
+    with :func:`load_from_local`, on the CPU."""
+    if path.endswith('.pkl'):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path} can not be found.')
+        return load_numpy_pickle(path)
+    return load_from_local(path, map_location='cpu')
+
+
 def load_from_url(url: str, map_location: Optional[Any] = None) -> Any:
     """mmengine's ``load_from_http``; a download that fails (no network, a dead link) raises
     :class:`CheckpointFileError` naming the URL and the way around it."""
