@@ -1,6 +1,7 @@
 """The speed suite (tools/analysis/speed_suite.py): its quick run covers every part on the CPU,
 writes the tables with the papers' ratios, and survives a part that fails."""
 import json
+import time
 
 import pytest
 
@@ -15,7 +16,10 @@ MODELS = ['ResTv2-T', 'Swin-T', 'ConvNeXt-T']
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('speed')
-    code = main(['--device', 'cpu', '--quick', '--out', str(out), '--models', *MODELS])
+    code = main(['--device', 'cpu', '--quick', '--profile', '--out', str(out),
+                 '--models', *MODELS])
+    assert (out / 'speed_accuracy.png').read_bytes().startswith(b'\x89PNG')
+    assert (out / 'profile.md').is_file()
     return code, json.loads((out / 'speed.json').read_text()), (out / 'speed.md').read_text()
 
 
@@ -167,3 +171,60 @@ def test_random_weight_detectors_keep_every_detection():
         assert counts == {cfg.model.test_cfg.rcnn.max_per_img}, (path, counts)
     upernet = speed_suite._load(speed_suite.UPERNET_MODELS['ResTv2-T'], quick=False)
     assert 'rcnn' not in (upernet.model.get('test_cfg') or {})
+
+
+def test_the_papers_ratios_are_the_targets(quick_run):
+    _, _, text = quick_run
+    targets = text.split("## Targets")[1].split('\n## ')[0]
+    for part, peer, ratio in [('Mask R-CNN FPS', 'Swin-T', '1.147x'),
+                              ('Mask R-CNN FPS', 'ConvNeXt-T', '1.068x'),
+                              ('ImageNet throughput', 'Swin-T', '1.094x'),
+                              ('UperNet FPS', 'Swin-T', '1.062x'),
+                              ('UperNet FPS', 'ConvNeXt-T', '1.126x')]:
+        row = next(line for line in targets.splitlines()
+                   if line.startswith(f'| {part} ResTv2-T vs {peer} |'))
+        cells = [c.strip() for c in row.strip('|').split('|')]
+        assert cells[1] == ratio and cells[2].endswith('x') and cells[-1].startswith('fp32 ')
+    assert '![speed against accuracy](speed_accuracy.png)' in text
+
+
+def test_profile_tables(quick_run):
+    _, report, _ = quick_run
+    profiles = {(p['model'], p['precision']): p for p in report['profiles']}
+    assert set(profiles) == {(m, 'fp32') for m in ('ResTv2-T backbone', 'Swin-T backbone',
+                                                   'Mask R-CNN ResTv2-T', 'Mask R-CNN Swin-T')}
+    for p in profiles.values():
+        assert p['error'] is None and p['total_ms'] > 0 and p['kernels'] > 0
+        assert 0 < len(p['top']) <= 25
+        assert 0 <= p['layout_copy_ms'] <= p['copy_ms'] <= p['total_ms']
+
+
+def test_a_budget_keeps_the_papers_comparisons_and_says_what_it_left_out(monkeypatch):
+    """Parts run by priority, each with a deadline inside its share; the last ones are left
+    out when the time left cannot give them a share, and the report says so."""
+    ran = []
+
+    def fake(name, seconds):
+        def part(settings, say):
+            ran.append((name, settings.only_precision, settings.deadline is not None))
+            time.sleep(seconds)
+            say('  time budget: stopped after 1 of 5 rounds')
+            return speed_suite.PartResult(name, name)
+        return part
+
+    for name in speed_suite.PARTS:
+        monkeypatch.setitem(speed_suite.PARTS, name, fake(name, 0.15))
+    monkeypatch.setattr(speed_suite, 'MIN_SHARE_SECONDS', 0.1)
+    settings = speed_suite.Settings.for_device('cpu', quick=True, amp=True)
+    report = speed_suite.run_suite(settings, budget=1.0, say=lambda message: None)
+    order = [name for name, _, _ in speed_suite.BUDGET_ORDER if name != 'profile']
+    assert [r[0] for r in ran] == order[:len(ran)]  # the papers' comparisons first
+    assert ran[0] == ('maskrcnn', None, True)
+    assert ('attn_styles', 'fp32', True) in ran or len(ran) < 4
+    budget = report.conditions['budget']
+    assert budget['left_out'] and budget['left_out'][-1] == 'training'
+    assert len(ran) + len(budget['left_out']) == len(order)
+    assert budget['used'] <= 1.2
+    assert report.part('maskrcnn').notes == [
+        'Shortened by the time budget: stopped after 1 of 5 rounds.']
+    assert 'Left out: ' in speed_suite.format_markdown(report)

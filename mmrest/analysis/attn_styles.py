@@ -80,7 +80,8 @@ def compare_attention_styles(cfg: Config,
                              amp: bool = False,
                              count_flops: bool = True,
                              progress=print,
-                             round_seconds: Optional[float] = None) -> List[StyleResult]:
+                             round_seconds: Optional[float] = None,
+                             deadline: Optional[float] = None) -> List[StyleResult]:
     """Build the model of ``cfg`` once per style and measure them on one image of
     ``input_size`` (H, W): FLOPs by operator class, then inference (and with ``train``
     training steps) interleaved over ``repeats`` rounds of ``iters`` calls."""
@@ -111,7 +112,8 @@ def compare_attention_styles(cfg: Config,
     progress(f'timing inference ({warmup} warm-up, {repeats} rounds x {iters} calls)')
     for style, entry in interleaved_timing({s: infer(m) for s, m in models.items()}, dev, iters,
                                            warmup, repeats, progress,
-                                           round_seconds=round_seconds).items():
+                                           round_seconds=round_seconds,
+                                           deadline=deadline).items():
         results[style].forward_ms = [1000 * t for t in entry.times]
         results[style].error = entry.error
         if dev.type == 'cuda':
@@ -135,7 +137,8 @@ def compare_attention_styles(cfg: Config,
         progress('timing training steps')
         for style, entry in interleaved_timing({s: step(m) for s, m in models.items()}, dev,
                                                iters, warmup, repeats, progress,
-                                               round_seconds=round_seconds).items():
+                                               round_seconds=round_seconds,
+                                               deadline=deadline).items():
             results[style].train_ms = [1000 * t for t in entry.times]
             results[style].error = results[style].error or entry.error
     return [results[s] for s in styles]

@@ -34,3 +34,26 @@ ATTN_STYLE_FLOPS_G: Dict[str, Dict[str, float]] = {
     'cwin': dict(conv=126.29, linear=82.00, matmul=3.69, others=0.47),
     'hwin': dict(conv=118.57, linear=79.71, matmul=20.17, others=0.45),
 }
+
+# The accuracy the papers report beside those speeds, for the speed-accuracy picture:
+# ResTv2 paper Table 4 (Mask R-CNN 3x, box AP), Table 5 (UperNet, multi-scale mIoU), Table 1
+# (ImageNet top-1 at 224; ResT-Lite/S from the ResT paper).
+MASK_RCNN_BOX_AP: Dict[str, float] = {
+    'ResTv2-T': 47.6, 'ResTv2-S': 48.1, 'ResTv2-B': 48.7,
+    'Swin-T': 46.0, 'ConvNeXt-T': 46.2, 'ResNet-50': 41.0,
+}
+UPERNET_MIOU: Dict[str, float] = {
+    'ResTv2-T': 47.3, 'ResTv2-S': 49.2, 'ResTv2-B': 49.6,
+    'Swin-T': 45.8, 'ConvNeXt-T': 46.7, 'ResNet-50': 42.8,
+}
+IMAGENET_TOP1: Dict[str, float] = {
+    'ResTv2-T': 82.3, 'ResTv2-S': 83.2, 'ResTv2-B': 83.7, 'ResTv2-L': 84.2,
+    'ResT-Lite': 77.2, 'ResT-S': 79.6, 'ResT-B': 81.6, 'ResT-L': 83.6,
+    'Swin-T': 81.3, 'ConvNeXt-T': 82.1,
+}
+
+# The ratios ResTv2-T should reach against its peers: the papers' own speed ratios.
+TARGETS = [
+    ('maskrcnn', 'Swin-T'), ('maskrcnn', 'ConvNeXt-T'), ('imagenet', 'Swin-T'),
+    ('upernet', 'Swin-T'), ('upernet', 'ConvNeXt-T'),
+]

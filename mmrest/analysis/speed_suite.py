@@ -23,8 +23,16 @@ and device synchronisation; random weights throughout (speed does not depend on 
 predictions are meaningless). ``amp=True`` measures every part in fp32 and with autocast
 (float16 on a GPU, bfloat16 on the CPU, where a model whose operators lack bfloat16 kernels is
 reported as failing). One part failing is reported and the others still run.
+
+With a time budget the parts run in :data:`BUDGET_ORDER` (the papers' comparisons first), each
+with a share of what is left: timing stops after the round that passes a part's share, and the
+last parts are left out when the time left cannot give them a useful share; the report says
+which.
+``profile=True`` adds :mod:`mmrest.analysis.profile`'s tables. Beside the tables the report
+writes ``speed_accuracy.png``: measured speed against the papers' accuracy.
 """
 import copy
+import dataclasses
 import gc
 import json
 import math
@@ -123,6 +131,10 @@ class Settings:
     training_size: Size = (800, 1333)
     training_batch: int = 2
     models: Optional[Sequence[str]] = None  # restrict every part to these names
+    # set by a budgeted run for one part: no timing round starts after this perf_counter
+    # value, and only this precision is measured
+    deadline: Optional[float] = None
+    only_precision: Optional[str] = None
 
     @classmethod
     def for_device(cls, device: str, quick: bool = False, **overrides) -> 'Settings':
@@ -144,6 +156,8 @@ class Settings:
         return cls(device=device, quick=quick, **base)
 
     def precisions(self) -> List[str]:
+        if self.only_precision is not None:
+            return [self.only_precision]
         return ['fp32', 'amp'] if self.amp else ['fp32']
 
     def amp_dtype(self) -> str:
@@ -247,7 +261,8 @@ def _is_oom(error: BaseException) -> bool:
 def _time(calls: Dict[str, Callable[[], object]], settings: Settings, device: torch.device,
           say: Say) -> Dict[str, Entry]:
     return interleaved_timing(calls, device, settings.iters, settings.warmup, settings.repeats,
-                              progress=say, round_seconds=settings.round_seconds)
+                              progress=say, round_seconds=settings.round_seconds,
+                              deadline=settings.deadline)
 
 
 def _measurement(entry: Entry, precision: str, batch: int, size: Size, params: int,
@@ -373,7 +388,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
         styles = compare_attention_styles(
             cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
             repeats=settings.repeats, amp=precision == 'amp', count_flops=precision == 'fp32',
-            progress=say, round_seconds=settings.round_seconds)
+            progress=say, round_seconds=settings.round_seconds, deadline=settings.deadline)
         for style in styles:
             result.measurements.append(Measurement(
                 style.style, precision, 1, size, style.params,
@@ -489,16 +504,30 @@ PAPER_FIGURES = {
 
 
 # --------------------------------------------------------------------------------------- suite
+# A budgeted run's order, the papers' comparisons first: (part, precision or None for every
+# precision of the run, weight). Before each part the time left is shared, by weight, among it
+# and as many of the parts after it as get at least MIN_SHARE_SECONDS per unit of weight; the
+# last ones are left out first (and may come back if earlier parts end early).
+BUDGET_ORDER: List[Tuple[str, Optional[str], float]] = [
+    ('maskrcnn', None, 3.0), ('imagenet', None, 2.5), ('upernet', None, 2.0),
+    ('profile', None, 1.5), ('attn_styles', 'fp32', 1.5), ('attn_styles', 'amp', 1.0),
+    ('mask2former_ade', None, 1.0), ('mask2former_coco', None, 1.5), ('cascade', None, 1.5),
+    ('training', None, 2.0),
+]
+MIN_SHARE_SECONDS = 4.0
+
+
 @dataclass
 class SuiteReport:
     conditions: dict
     parts: List[PartResult]
+    profiles: List[dict] = field(default_factory=list)  # mmrest.analysis.profile.Profile
 
     def as_dict(self) -> dict:
         return dict(conditions=self.conditions, parts={
             p.name: dict(title=p.title, error=p.error, seconds=round(p.seconds, 1),
                          notes=p.notes, measurements=[m.as_dict() for m in p.measurements])
-            for p in self.parts})
+            for p in self.parts}, profiles=self.profiles)
 
     @classmethod
     def from_dict(cls, data: dict) -> 'SuiteReport':
@@ -512,7 +541,10 @@ class SuiteReport:
                 m.input_hw = tuple(m.input_hw)
             parts.append(PartResult(name, part['title'], measurements, part['notes'],
                                     part['error'], part['seconds']))
-        return cls(data['conditions'], parts)
+        return cls(data['conditions'], parts, data.get('profiles', []))
+
+    def part(self, name: str) -> Optional[PartResult]:
+        return next((p for p in self.parts if p.name == name), None)
 
 
 def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
@@ -525,20 +557,63 @@ def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
         weights='random (speed only)', parts=list(parts), quick=settings.quick,
         warmup=settings.warmup, iters=settings.iters, repeats=settings.repeats,
         round_seconds=settings.round_seconds,
-        settings={k: v for k, v in asdict(settings).items() if k != 'models'},
+        settings={k: v for k, v in asdict(settings).items()
+                  if k not in ('models', 'deadline', 'only_precision')},
         versions=software_versions())
     if device.type == 'cuda':
         cond['cudnn_benchmark'] = True
+        cond['tf32'] = dict(matmul=torch.backends.cuda.matmul.allow_tf32,
+                            cudnn=torch.backends.cudnn.allow_tf32)
     else:
         cond['threads'] = torch.get_num_threads()
         cond['load_average_at_start'] = round(os.getloadavg()[0], 2)
     return cond
 
 
+def _run_part(name: str, settings: Settings, say: Say) -> PartResult:
+    start = time.perf_counter()
+    shortened: List[str] = []
+
+    def noting(message: str) -> None:
+        if message.strip().startswith('time budget:'):
+            shortened.append(message.strip())
+        say(message)
+    try:
+        result = PARTS[name](settings, noting)
+    except Exception:  # noqa: BLE001 (reported; the other parts still run)
+        result = PartResult(name, name, error=traceback.format_exc())
+        say(f'part {name} FAILED:\n{result.error}')
+    which = f' ({settings.only_precision})' if settings.only_precision else ''
+    for message in dict.fromkeys(shortened):  # once per message, in order
+        times = shortened.count(message)
+        result.notes.append(f'Shortened by the time budget{which}: '
+                            f'{message[len("time budget: "):]}'
+                            + (f' ({times} timings)' if times > 1 else '') + '.')
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _merge(report: SuiteReport, result: PartResult) -> None:
+    """Add a part's result; a second precision of the same part joins the first."""
+    earlier = report.part(result.name)
+    if earlier is None:
+        report.parts.append(result)
+        return
+    earlier.measurements += result.measurements
+    earlier.notes += [n for n in result.notes if n not in earlier.notes]
+    earlier.seconds += result.seconds
+    earlier.error = earlier.error or result.error
+
+
 def run_suite(settings: Settings, parts: Optional[Sequence[str]] = None,
-              command: str = '', say: Say = print) -> SuiteReport:
+              command: str = '', say: Say = print, budget: Optional[float] = None,
+              profile: bool = False,
+              on_progress: Optional[Callable[[SuiteReport], None]] = None) -> SuiteReport:
     """Run ``parts`` (default: all) and return their results; a part that raises is
-    recorded with its traceback and the next one runs."""
+    recorded with its traceback and the next one runs. ``budget`` (seconds): the papers'
+    comparisons first, each part within a share of the time left (module docstring).
+    ``profile``: the profile tables too. ``on_progress`` gets the report after every part
+    (to write what is finished)."""
     parts = list(parts or PARTS)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
@@ -548,21 +623,61 @@ def run_suite(settings: Settings, parts: Optional[Sequence[str]] = None,
             raise RuntimeError('--device cuda: no GPU is available here')
         torch.backends.cudnn.benchmark = True
     report = SuiteReport(conditions(settings, parts, command), [])
-    for name in parts:
-        say(f'\n== part {name}')
-        start = time.perf_counter()
-        try:
-            result = PARTS[name](settings, say)
-        except Exception:  # noqa: BLE001 (reported; the other parts still run)
-            result = PartResult(name, name, error=traceback.format_exc())
-            say(f'part {name} FAILED:\n{result.error}')
-        result.seconds = time.perf_counter() - start
-        say(f'== part {name} done in {result.seconds:.0f} s')
-        report.parts.append(result)
+    tasks = [(name, precision, weight) for name, precision, weight in BUDGET_ORDER
+             if (name in parts or (name == 'profile' and profile))
+             and (precision is None or precision in settings.precisions())]
+    if budget is None:  # the order asked for, every precision of a part at once
+        tasks = [(name, None, 1.0) for name in parts] + ([('profile', None, 1.0)]
+                                                          if profile else [])
+    start, left_out = time.perf_counter(), []
+    for i, (name, precision, weight) in enumerate(tasks):
+        label = name + (f' ({precision})' if precision else '')
+        task_settings = dataclasses.replace(settings, only_precision=precision)
+        if budget is not None:
+            remaining = budget - (time.perf_counter() - start)
+            planned = 0.0  # the weight of this part and those after it that still fit
+            for _, _, w in tasks[i:]:
+                if planned + w > remaining / MIN_SHARE_SECONDS:
+                    break
+                planned += w
+            if not planned:
+                left_out.append(label)
+                say(f'\n== {label}: left out, {max(remaining, 0):.0f} s of the budget left')
+                continue
+            share = remaining * weight / planned
+            task_settings.deadline = time.perf_counter() + share
+            say(f'\n== {label} ({share:.0f} s of {remaining:.0f} s left)')
+        else:
+            say(f'\n== {label}')
+        if name == 'profile':
+            part_start = time.perf_counter()
+            report.profiles = _profile(task_settings, say)
+            say(f'== profile done in {time.perf_counter() - part_start:.0f} s')
+        else:
+            result = _run_part(name, task_settings, say)
+            say(f'== {label} done in {result.seconds:.0f} s')
+            _merge(report, result)
         gc.collect()
+        if on_progress:
+            on_progress(report)
+    if budget is not None:
+        report.conditions['budget'] = dict(
+            seconds=budget, used=round(time.perf_counter() - start, 1), left_out=left_out,
+            shortened={p.name: [n for n in p.notes if n.startswith('Shortened')]
+                       for p in report.parts if any(n.startswith('Shortened')
+                                                    for n in p.notes)})
     if not settings.device.startswith('cuda'):
         report.conditions['load_average_at_end'] = round(os.getloadavg()[0], 2)
+    if on_progress:
+        on_progress(report)
     return report
+
+
+def _profile(settings: Settings, say: Say) -> List[dict]:
+    from .profile import as_dicts, profile_models
+    size = settings.maskrcnn_size
+    say(f'[profile] one inference per model and precision at {size[1]}x{size[0]}')
+    return as_dicts(profile_models(settings.device, settings.precisions(), size, say=say))
 
 
 # ------------------------------------------------------------------------------------- reports
@@ -667,6 +782,41 @@ def _training_table(part: PartResult, precision: str) -> List[str]:
 TABLES = {'attn_styles': _attn_table, 'training': _training_table}
 
 
+def _images_per_s(report: SuiteReport, part: str, model: str,
+                  precision: str) -> Optional[float]:
+    result = report.part(part)
+    found = [m for m in (result.measurements if result else [])
+             if m.model == model and m.precision == precision and m.ok]
+    return found[0].images_per_s() if found else None
+
+
+def targets_table(report: SuiteReport) -> List[str]:
+    """ResTv2-T's measured speed ratios against the papers' (the targets)."""
+    precisions = [p for p in ('fp32', 'amp')
+                  if any(m.precision == p for part in report.parts for m in part.measurements)]
+    header = ['comparison', 'paper'] + [f'measured {p}' for p in precisions] + ['reached']
+    rows = []
+    for part, peer in paper.TARGETS:
+        figures = PAPER_FIGURES[part][0]
+        target = figures['ResTv2-T'] / figures[peer]
+        ratios = []
+        for precision in precisions:
+            ours = _images_per_s(report, part, 'ResTv2-T', precision)
+            theirs = _images_per_s(report, part, peer, precision)
+            ratios.append(ours / theirs if ours and theirs else None)
+        measured = [r for r in ratios if r is not None]
+        reached = ('-' if not measured else
+                   ', '.join(f'{p} {"yes" if r >= target else "no"}'
+                             for p, r in zip(precisions, ratios) if r is not None))
+        rows.append([f'{PARTS_TITLES[part]} ResTv2-T vs {peer}', f'{target:.3f}x']
+                    + [f'{r:.3f}x' if r is not None else '-' for r in ratios] + [reached])
+    return _markdown_table(header, rows)
+
+
+PARTS_TITLES = {'maskrcnn': 'Mask R-CNN FPS', 'upernet': 'UperNet FPS',
+                'imagenet': 'ImageNet throughput'}
+
+
 def format_markdown(report: SuiteReport) -> str:
     c = report.conditions
     lines = ['# mmrest speed suite', '', f'Command: `{c["command"]}`', '',
@@ -678,10 +828,25 @@ def format_markdown(report: SuiteReport) -> str:
              f'slowest call' + (f'; load average {c["load_average_at_start"]} at the start, '
                                  f'{c.get("load_average_at_end", "?")} at the end'
                                  if 'load_average_at_start' in c else '; cudnn.benchmark on')
+             + (f'; TF32 matmul {c["tf32"]["matmul"]}, cuDNN {c["tf32"]["cudnn"]}'
+                if 'tf32' in c else '')
              + '. ' + ', '.join(f'{k} {v}' for k, v in c['versions'].items()) + '.',
              '', f'Date: {c["date"]}.' + (' QUICK run (tiny sizes, few region proposals): '
                                           'a smoke test, not a measurement.'
                                           if c['quick'] else '')]
+    budget = c.get('budget')
+    if budget:
+        lines += ['', f'Time budget {budget["seconds"]:.0f} s, used {budget["used"]:.0f} s. '
+                  + (f'Left out: {", ".join(budget["left_out"])}. ' if budget['left_out']
+                     else 'Nothing left out. ')
+                  + (f'Shortened: {", ".join(budget["shortened"])}.' if budget['shortened']
+                     else '')]
+    if any(report.part(p) for p, _ in paper.TARGETS):
+        lines += ['', "## Targets: ResTv2-T's speed ratios in the papers (V100) and here", '']
+        lines += targets_table(report)
+        lines += ['', '![speed against accuracy](speed_accuracy.png)']
+    if report.profiles:
+        lines += ['', 'Profiles of one inference: [profile.md](profile.md).']
     for part in report.parts:
         lines += ['', f'## {part.title}', '']
         if part.error:
@@ -699,11 +864,63 @@ def format_markdown(report: SuiteReport) -> str:
     return '\n'.join(lines) + '\n'
 
 
+# part -> (the papers' accuracy, its name) for the speed-accuracy picture
+ACCURACY = {'maskrcnn': (paper.MASK_RCNN_BOX_AP, 'box AP (Mask R-CNN 3x, paper)'),
+            'upernet': (paper.UPERNET_MIOU, 'mIoU (UperNet, ms, paper)'),
+            'imagenet': (paper.IMAGENET_TOP1, 'top-1 % (ImageNet, paper)')}
+
+
+def plot_speed_accuracy(report: SuiteReport, path: Path) -> Optional[Path]:
+    """Measured speed against the papers' accuracy, one panel per comparison (fp32 filled,
+    AMP hollow); ``None`` when no part of it was measured."""
+    panels = [p for p in ACCURACY if report.part(p)]
+    if not panels:
+        return None
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    c = report.conditions
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        accuracy, label = ACCURACY[name]
+        unit = PAPER_FIGURES[name][1]
+        for m in report.part(name).measurements:
+            if not m.ok or m.model not in accuracy:
+                continue
+            ours = m.model.startswith('ResT')
+            ax.scatter(m.images_per_s(), accuracy[m.model], s=50,
+                       color='tab:red' if ours else 'tab:blue',
+                       facecolors='none' if m.precision == 'amp' else None)
+            ax.annotate(f'{m.model}' + (' AMP' if m.precision == 'amp' else ''),
+                        (m.images_per_s(), accuracy[m.model]), fontsize=8,
+                        xytext=(4, 3), textcoords='offset points')
+        ax.set_xlabel(f'measured {unit} ({PARTS_TITLES[name]})')
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    title = f'{c["device_name"]}: measured speed (filled fp32, hollow AMP) vs papers\' accuracy'
+    if c.get('quick'):
+        title = 'SMOKE TEST (quick run, tiny inputs): ' + title
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_report(report: SuiteReport, out_dir: Path) -> Tuple[Path, Path]:
+    """speed.md and speed.json, and where there is something to show, speed_accuracy.png and
+    profile.md."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / 'speed.md', out_dir / 'speed.json'
     md.write_text(format_markdown(report))
     js.write_text(json.dumps(report.as_dict(), indent=1) + '\n')
+    plot_speed_accuracy(report, out_dir / 'speed_accuracy.png')
+    if report.profiles:
+        from .profile import format_profiles, from_dicts
+        labels = {'amp': next((p for p in report.conditions['precisions']
+                               if p.startswith('AMP')), 'amp')}
+        (out_dir / 'profile.md').write_text(format_profiles(
+            from_dicts(report.profiles), report.conditions['device_name'], labels))
     return md, js
 
 

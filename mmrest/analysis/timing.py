@@ -169,7 +169,8 @@ class Entry:
 def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.device,
                        iters: int, warmup: int, repeats: int,
                        progress: Optional[Say] = print,
-                       round_seconds: Optional[float] = None) -> Dict[str, Entry]:
+                       round_seconds: Optional[float] = None,
+                       deadline: Optional[float] = None) -> Dict[str, Entry]:
     """Time every call of ``calls`` (one batch each): ``repeats`` rounds in which each runs
     ``iters`` synchronised calls in turn, after ``warmup`` untimed calls.
 
@@ -182,6 +183,9 @@ def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.dev
     half-precision kernel, out of memory) gets its error in its entry and is left out of the
     rounds instead of stopping the others, and its peak memory is taken (exact on a GPU; on
     the CPU use :func:`call_in_fresh_process`).
+
+    ``deadline`` (a ``time.perf_counter()`` value): no round starts after it, but one always
+    runs; a shortened run says so through ``progress``.
     """
     entries = {name: Entry(name) for name in calls}
     working, calls_per_round = {}, {}
@@ -207,6 +211,10 @@ def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.dev
             if device.type == 'cuda':
                 torch.cuda.empty_cache()
     for r in range(repeats):
+        if r and deadline is not None and time.perf_counter() > deadline:
+            if progress:
+                progress(f'  time budget: stopped after {r} of {repeats} rounds')
+            break
         order = list(working) if r % 2 == 0 else list(reversed(working))
         for name in order:
             times = []

@@ -1,16 +1,20 @@
 """The papers' speed table in one run: Mask R-CNN and UperNet FPS, ImageNet throughput, the
 attention styles and Mask R-CNN training steps, ResT/ResTv2 against Swin-T, ConvNeXt-T and
 ResNet-50 (and Cascade Mask R-CNN / Mask2Former FPS), each comparison interleaved in one
-process. Writes speed.md and speed.json.
+process. Writes speed.md, speed.json, speed_accuracy.png (and profile.md), updated as each part
+ends.
 
     python tools/analysis/speed_suite.py --out work_dirs/speed [--device cuda|cpu] [--amp]
-        [--quick] [--only maskrcnn upernet imagenet attn_styles training cascade
-        mask2former_coco mask2former_ade]
+        [--quick] [--budget SECONDS] [--profile] [--only maskrcnn upernet imagenet
+        attn_styles training cascade mask2former_coco mask2former_ade]
         [--models ResTv2-T Swin-T ...] [--warmup W] [--iters N] [--repeats R] [--round-seconds S]
     python tools/analysis/speed_suite.py --render work_dirs/speed/speed.json --out DIR
 
 ``--amp`` measures fp32 and mixed precision (float16 on a GPU, bfloat16 on the CPU) in one run.
 ``--quick`` runs every part at tiny sizes (a smoke test: the test suite runs it on the CPU).
+``--budget`` plans the run to end within that many seconds: the papers' comparisons first, the
+rest as time allows; speed.md says what was left out or shortened. ``--profile`` adds
+torch.profiler tables of one inference of the ResTv2-T and Swin-T backbones and Mask R-CNNs.
 ``--render`` writes the tables of an earlier run's speed.json again, measuring nothing.
 Random weights: speed only. The logic lives in :mod:`mmrest.analysis.speed_suite`.
 """
@@ -48,6 +52,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='fewer than --iters calls for a model whose --iters calls would '
                         'take longer than this in a round (GPU default 0.5; 0: always --iters)')
     parser.add_argument('--cpu-batch', type=int, help='ImageNet batch on the CPU (default 16)')
+    parser.add_argument('--budget', type=float, metavar='SECONDS',
+                        help='finish within this many seconds (parts by priority, each within '
+                        'a share of the time left; what was left out is said)')
+    parser.add_argument('--profile', action='store_true',
+                        help='also profile one inference per model and precision (profile.md)')
     parser.add_argument('--render', type=Path, metavar='SPEED_JSON',
                         help="write speed.md and speed.json of an earlier run's speed.json "
                         'to --out again; measures nothing')
@@ -65,6 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                  if v is not None}
     if any(v < (0 if k == 'warmup' else 1) for k, v in overrides.items()):
         parser.error('--iters, --repeats and --cpu-batch must be >= 1, --warmup >= 0')
+    if args.budget is not None and args.budget <= 0:
+        parser.error('--budget must be > 0 seconds')
     if args.round_seconds is not None:
         if args.round_seconds < 0:
             parser.error('--round-seconds must be >= 0')
@@ -76,7 +87,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = Settings.for_device(args.device, quick=args.quick, amp=args.amp,
                                    models=args.models, **overrides)
     say = lambda message: print(message, flush=True)  # noqa: E731
-    report = run_suite(settings, args.only, command_line(argv), say)
+    report = run_suite(settings, args.only, command_line(argv), say, budget=args.budget,
+                       profile=args.profile,
+                       on_progress=lambda partial: write_report(partial, args.out))
     md, js = write_report(report, args.out)
     say('\n' + format_markdown(report))
     say(f'written: {md}, {js}')
