@@ -22,3 +22,26 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'cuda: runs on an NVIDIA GPU (skipped without one; scripts/gpu_check.sh '
+        'runs `pytest -m cuda`)')
+
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(params=['cpu', pytest.param('cuda', marks=[
+    pytest.mark.cuda, pytest.mark.skipif(not HAS_CUDA, reason='needs an NVIDIA GPU')])])
+def device(request) -> torch.device:
+    """The device of a test that runs anywhere: the CPU in every run, and CUDA where a GPU is
+    visible (marked ``cuda``), there with TF32 off so that fp32 means fp32."""
+    if request.param == 'cuda':
+        matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        yield torch.device('cuda')
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    else:
+        yield torch.device('cpu')
