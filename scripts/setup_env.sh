@@ -15,6 +15,9 @@
 #                      with a GPU they are built anyway, for the arch of the GPUs present
 #   TORCH_CUDA_ARCH_LIST  CUDA archs of the mmcv build      (default: those of the GPUs present)
 #   MAX_JOBS           parallel compile jobs for mmcv        (default: number of cores)
+#   MMREST_MMCV_ONLY   'check': say whether a built mmcv wheel for this Python / torch / arch is
+#                      cached (exit 0) or not (exit 3), then stop; '1': make sure it is (build it
+#                      if not), print its path, then stop: nothing else is installed
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -109,9 +112,60 @@ log "torch $("$py" -c 'import torch; print(torch.__version__, "(CUDA", torch.ver
 #    the unpacked sdist with the flag raised, and keep the wheel so that the next environment with
 #    the same Python, torch and GPU arch installs in seconds.
 mmcv_ok() { "$py" -c "import mmcv, mmcv.ops; from mmcv.ops import nms, roi_align; assert mmcv.__version__ == '$mmcv_version'" >/dev/null 2>&1; }
-if ! mmcv_ok; then
+
+# CUDA_HOME for a build of mmcv's CUDA ops, and what a toolkit made of the nvidia wheels (pip's
+# nvidia-cuda-nvcc & co., no system toolkit) lacks: their CCCL headers (nv/target) come in
+# nvidia-cuda-cccl, pinned like crt and nvvm to nvcc's release (pip would bring a newer one);
+# the link step asks for -lcudart where the wheel ships only libcudart.so.<major>.
+prepare_cuda_build() {
+  # torch takes CUDA_HOME as the folder above `which nvcc`, wrong where nvcc is a wrapper or
+  # link outside the toolkit (/usr/local/bin/nvcc): then take the toolkit nvcc reports.
+  cuda_home="$("$py" -c 'from torch.utils.cpp_extension import CUDA_HOME; print(CUDA_HOME or "")')"
+  if [ ! -f "$cuda_home/include/cuda_runtime_api.h" ] && command -v nvcc >/dev/null 2>&1; then
+    top="$(nvcc --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)"
+    [ -z "$top" ] || cuda_home="$(cd "$top" && pwd)"  # TOP is <toolkit>/bin/..
+  fi
+  [ -f "$cuda_home/include/cuda_runtime_api.h" ] \
+    || die "building mmcv's CUDA ops needs the CUDA toolkit (nvcc and its headers; set CUDA_HOME)"
+  export CUDA_HOME="$cuda_home"
+  cuda_mm="$("$py" -c 'import torch; print(torch.version.cuda)')"
+  wheel_includes() { "$py" -c 'import glob, os, sys
+dirs = {p for s in sys.path for p in glob.glob(os.path.join(s, "nvidia", "*", "include"))}
+dirs |= {os.path.join(p, "cccl") for p in dirs if os.path.isdir(os.path.join(p, "cccl"))}
+print(":".join(sorted(dirs)))'; }
+  has_cccl() {
+    local dir
+    for dir in "$CUDA_HOME/include" "$CUDA_HOME/include/cccl" $(wheel_includes | tr ':' ' '); do
+      [ -e "$dir/nv/target" ] && return 0
+    done
+    return 1
+  }
+  if ! has_cccl; then
+    log "the CUDA headers lack CCCL (nv/target): installing nvidia-cuda-cccl $cuda_mm"
+    "${pip[@]}" install -q "${source_opts[@]}" "nvidia-cuda-cccl==$cuda_mm.*" \
+      -c <(printf 'nvidia-cuda-crt==%s.*\nnvidia-nvvm==%s.*\n' "$cuda_mm" "$cuda_mm") \
+      || die "no CCCL headers for CUDA $cuda_mm (nvidia-cuda-cccl==$cuda_mm.*)${wheelhouse:+ in $wheelhouse}"
+  fi
+  # torch's headers include cuSPARSE, cuBLAS, ... headers that a toolkit with nvcc alone
+  # lacks; the nvidia-* wheels of a pip-installed torch carry them. After the toolkit's own.
+  local includes
+  includes="$(wheel_includes)"
+  [ -z "$includes" ] || export CPATH="${CPATH:+$CPATH:}$includes"
+  local lib so
+  for lib in "$CUDA_HOME/lib64" "$CUDA_HOME/lib" $("$py" -c 'import glob, os, sys
+print(" ".join(sorted({p for s in sys.path for p in glob.glob(os.path.join(s, "nvidia", "*", "lib"))})))'); do
+    so="$(ls "$lib"/libcudart.so.[0-9]* 2>/dev/null | head -n 1 || true)"
+    if [ -n "$so" ] && [ ! -e "$lib/libcudart.so" ]; then
+      ln -s "$(basename "$so")" "$lib/libcudart.so" 2>/dev/null \
+        && log "linked $lib/libcudart.so -> $(basename "$so") (the link step asks for -lcudart)"
+    fi
+  done
+}
+
+if [ -n "${MMREST_MMCV_ONLY:-}" ] || ! mmcv_ok; then
   # CUDA ops when a GPU is visible (mmcv's own rule) or FORCE_CUDA=1, for the archs of the GPUs
-  # present unless TORCH_CUDA_ARCH_LIST says otherwise; they name the cache entry.
+  # present unless TORCH_CUDA_ARCH_LIST says otherwise; they name the cache entry. A cached
+  # wheel needs no toolkit: only a build does.
   if [ "${FORCE_CUDA:-0}" = 1 ] || [ "$("$py" -c 'import torch; print(int(torch.cuda.is_available()))')" = 1 ]; then
     if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
       TORCH_CUDA_ARCH_LIST="$("$py" -c 'import torch
@@ -119,53 +173,51 @@ print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in ra
       [ -n "$TORCH_CUDA_ARCH_LIST" ] || die "FORCE_CUDA=1 without a visible GPU: set TORCH_CUDA_ARCH_LIST (e.g. 9.0)"
     fi
     export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST
-    # torch takes CUDA_HOME as the folder above `which nvcc`, wrong where nvcc is a wrapper or
-    # link outside the toolkit (/usr/local/bin/nvcc): then take the toolkit nvcc reports.
-    cuda_home="$("$py" -c 'from torch.utils.cpp_extension import CUDA_HOME; print(CUDA_HOME or "")')"
-    if [ ! -f "$cuda_home/include/cuda_runtime_api.h" ] && command -v nvcc >/dev/null 2>&1; then
-      top="$(nvcc --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n 1)"
-      [ -z "$top" ] || cuda_home="$(cd "$top" && pwd)"  # TOP is <toolkit>/bin/..
-    fi
-    [ -f "$cuda_home/include/cuda_runtime_api.h" ] \
-      || die "building mmcv's CUDA ops needs the CUDA toolkit (nvcc and its headers; set CUDA_HOME)"
-    export CUDA_HOME="$cuda_home"
     ops_tag="cuda$("$py" -c 'import torch; print(torch.version.cuda)')-sm$(echo "$TORCH_CUDA_ARCH_LIST" | tr -d '.' | tr ' ;' '__')"
-    # torch's headers include cuSPARSE, cuBLAS, ... headers that a toolkit with nvcc alone
-    # lacks; the nvidia-* wheels of a pip-installed torch carry them. After the toolkit's own.
-    wheel_includes="$("$py" -c 'import glob, os, sys
-print(":".join(sorted({p for s in sys.path for p in glob.glob(os.path.join(s, "nvidia", "*", "include"))})))')"
-    [ -z "$wheel_includes" ] || export CPATH="${CPATH:+$CPATH:}$wheel_includes"
   else
     ops_tag=cpu
   fi
   build_id="$("$py" -c 'import sys, torch; print("torch%s-cp%d%d" % (torch.__version__.replace("+", "_"), *sys.version_info[:2]))')-$ops_tag"
   cache_dir="$wheels/mmcv-$mmcv_version-$build_id"
   wheel_file="$(ls "$cache_dir"/mmcv-"$mmcv_version"-*.whl 2>/dev/null | head -n 1 || true)"
+  if [ "${MMREST_MMCV_ONLY:-}" = check ]; then
+    if [ -n "$wheel_file" ]; then log "mmcv wheel cached: $wheel_file"; exit 0; fi
+    log "no mmcv wheel cached for $build_id (looked in $cache_dir)"
+    exit 3
+  fi
   if [ -z "$wheel_file" ]; then
+    [ "$ops_tag" = cpu ] || prepare_cuda_build
     log "installing mmcv's build tools"
     if [ -n "$wheelhouse" ]; then
       "${pip[@]}" install -q "${source_opts[@]}" --no-deps -r "$wheelhouse/build.lock"
     else
       "${pip[@]}" install -q -r "$repo/requirements/build.txt"
     fi
-    build="$(mktemp -d)"
-    trap 'rm -rf "$build"' EXIT
-    if [ -n "$wheelhouse" ]; then
-      [ -f "$wheelhouse/mmcv-$mmcv_version.tar.gz" ] || die "$wheelhouse has no mmcv-$mmcv_version.tar.gz"
-      cp "$wheelhouse/mmcv-$mmcv_version.tar.gz" "$build/"
-    else
-      log "downloading the mmcv $mmcv_version source"
-      "${pip[@]}" download --no-deps --no-binary :all: --no-build-isolation "$mmcv_req" -d "$build" -q
-    fi
-    tar -xzf "$build"/mmcv-"$mmcv_version".tar.gz -C "$build"
+    # The source tree and its compiled objects live beside the cache until the wheel is
+    # built: a build that fails (or is killed) keeps them, and the next run goes on from there.
+    build="$wheels/build-mmcv-$mmcv_version-$build_id"
     src="$build/mmcv-$mmcv_version"
-    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    mkdir -p "$build"
+    if [ ! -f "$src/setup.py" ]; then
+      if [ -n "$wheelhouse" ]; then
+        [ -f "$wheelhouse/mmcv-$mmcv_version.tar.gz" ] || die "$wheelhouse has no mmcv-$mmcv_version.tar.gz"
+        cp "$wheelhouse/mmcv-$mmcv_version.tar.gz" "$build/"
+      else
+        log "downloading the mmcv $mmcv_version source"
+        "${pip[@]}" download --no-deps --no-binary :all: --no-build-isolation "$mmcv_req" -d "$build" -q
+      fi
+      tar -xzf "$build"/mmcv-"$mmcv_version".tar.gz -C "$build"
+      sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    else
+      log "resuming the mmcv build in $src (objects of an earlier attempt are reused)"
+    fi
     jobs="${MAX_JOBS:-$(nproc)}"
     log "building mmcv $mmcv_version with ops ($ops_tag${TORCH_CUDA_ARCH_LIST:+, archs $TORCH_CUDA_ARCH_LIST}; $jobs jobs; measured on 2 cores: 9-24 min for the CPU ops, 46 min with the CUDA ops for one arch; compiler output in $build/mmcv-build.log)"
     (
       cd "$src"
+      # pip builds a local folder in place: the objects stay in $src/build
       MMCV_WITH_OPS=1 MAX_JOBS="$jobs" "${pip[@]}" wheel --no-build-isolation --no-deps -v . -w "$cache_dir" \
-        >"$build/mmcv-build.log" 2>&1
+        >>"$build/mmcv-build.log" 2>&1
     ) &
     builder=$!
     start=$SECONDS
@@ -177,14 +229,18 @@ print(":".join(sorted({p for s in sys.path for p in glob.glob(os.path.join(s, "n
     done
     if ! wait "$builder"; then
       tail -n 60 "$build/mmcv-build.log" >&2
-      log "mmcv build failed; the log above is the end of $build/mmcv-build.log"
-      trap - EXIT
+      log "mmcv build failed; the log above is the end of $build/mmcv-build.log; its objects stay in $src for the next attempt"
       exit 1
     fi
     wheel_file="$(ls "$cache_dir"/mmcv-"$mmcv_version"-*.whl | head -n 1)"
+    rm -rf "$build"
     log "mmcv built in $(( (SECONDS - start) / 60 )) min: $wheel_file"
   else
     log "using cached mmcv wheel $wheel_file"
+  fi
+  if [ "${MMREST_MMCV_ONLY:-}" = 1 ]; then
+    echo "$wheel_file"
+    exit 0
   fi
   "${pip[@]}" install --no-deps "$wheel_file"
   # mmcv's own runtime requirements (addict, yapf, ...) come with mmengine below.
