@@ -5,6 +5,8 @@ like and what their models compute.
         --mmseg0 PATH/TO/mmsegmentation-0.x [--out tests/fixtures]
     PYTHONPATH=DEPS python tools/dev/make_reference_outputs.py detectron2 \\
         --authors PATH/TO/ResT --detectron2 PATH/TO/detectron2 [--out tests/fixtures]
+    python tools/dev/make_reference_outputs.py imagenet --authors PATH/TO/ResT \\
+        [--out tests/fixtures]
 
 ``--authors`` is a checkout of the authors' repository (wofmanaf/ResT), ``--mmseg0`` one of
 mmsegmentation 0.x (whose ``UPerHead`` / ``FCNHead`` the authors trained with), ``--detectron2``
@@ -30,6 +32,14 @@ Every model is filled by the rule of ``tools/dev/reference_weights.py`` and run 
   outputs (evenly spaced samples and statistics of large ones), per anchor the anchor box and
   the RPN objectness and deltas / RetinaNet class logits and deltas, and for given RoIs the box
   head's scores and deltas and the mask head's logits.
+- ``imagenet``: the authors' ImageNet classifiers (``models/rest.py``, ``models/rest_v2.py``),
+  each published preset from its factory (``rest_lite`` ... ``restv2_large``) and the small
+  archs mmrest's tests use, built by a factory of theirs with only embed_dims / depths /
+  num_heads changed. ``imagenet_rest.json``: the layout of the published files, every key of
+  ``model`` with its shape, each model's arch; ``.npz`` (computed in float64, stored in
+  float32): two seeded inputs, the logits of the presets the tests compare, and the token map
+  each stage's last block returns (before any norm, NCHW) for the small archs, caught by
+  forward hooks while the authors' own ``forward`` runs.
 """
 import argparse
 import importlib
@@ -40,7 +50,7 @@ import os.path as osp
 import subprocess
 import sys
 import types
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -100,7 +110,8 @@ def _identity_decorator(*args: Any, **kwargs: Any) -> Callable:
 
 
 def _stub_timm() -> None:
-    """The three helpers the authors' modules take from timm."""
+    """What the authors' modules take from timm: three helpers, and the model registry's
+    decorator (an identity: nothing here builds their models by name)."""
 
     class DropPath(nn.Module):  # the models run in eval mode, where it is the identity
         def __init__(self, p: float = 0.0) -> None:
@@ -113,6 +124,7 @@ def _stub_timm() -> None:
     _package('timm.models')
     _module('timm.models.layers', DropPath=DropPath, to_2tuple=lambda x: (x, x),
             trunc_normal_=nn.init.trunc_normal_)
+    _module('timm.models.registry', register_model=lambda func: func)
 
 
 def install_stubs(mmseg0: str) -> None:
@@ -371,6 +383,153 @@ def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
     return _write(out_dir, 'detectron2_rest', info, arrays)
 
 
+# The authors' ImageNet model files, per ResT version, and the class their factories build.
+AUTHORS_CLASSIFIERS = {'v1': ('models/rest.py', 'ResT'), 'v2': ('models/rest_v2.py', 'ResTV2')}
+# The archs mmrest's tests build besides the presets (embed_dims, depths, num_heads).
+_TEST_TINY = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8])
+_TEST_OTHER = dict(embed_dims=[24, 48, 96, 192], depths=[1, 2, 2, 1], num_heads=[1, 2, 4, 8])
+_TEST_TASKS = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8])
+_TEST_STYLES = dict(embed_dims=[16, 32, 64, 128], depths=[1, 2, 2, 2], num_heads=[1, 2, 4, 8])
+# name: (version, the authors' factory, arch instead of the factory's (None: its own),
+# {input: what is kept}, which tests use it). 'stages': each stage's token map; 'logits'.
+IMAGENET_MODELS: Dict[str, Tuple[str, str, Optional[Dict[str, List[int]]], Dict[str, str],
+                                 str]] = {
+    'rest_lite': ('v1', 'rest_lite', None, {'224x224': 'logits'},
+                  'test_imagenet.py, test_authors_checkpoints.py'),
+    'rest_small': ('v1', 'rest_small', None, {}, 'test_authors_checkpoints.py'),
+    'rest_base': ('v1', 'rest_base', None, {}, 'test_authors_checkpoints.py'),
+    'rest_large': ('v1', 'rest_large', None, {}, 'test_authors_checkpoints.py'),
+    'restv2_tiny': ('v2', 'restv2_tiny', None, {'224x224': 'logits'},
+                    'test_imagenet.py, test_authors_checkpoints.py'),
+    'restv2_small': ('v2', 'restv2_small', None, {}, 'test_authors_checkpoints.py'),
+    'restv2_base': ('v2', 'restv2_base', None, {}, 'test_authors_checkpoints.py'),
+    'restv2_large': ('v2', 'restv2_large', None, {}, 'test_authors_checkpoints.py'),
+    'rest_test_tiny': ('v1', 'rest_lite', _TEST_TINY, {'224x224': 'stages', '64x96': 'stages'},
+                       'test_checkpoints.py (TINY), test_backbones.py (TINY_ARCH)'),
+    'restv2_test_tiny': ('v2', 'restv2_tiny', _TEST_TINY,
+                         {'224x224': 'stages', '64x96': 'stages'},
+                         'test_checkpoints.py (TINY), test_backbones.py (TINY_ARCH)'),
+    'restv2_test_other': ('v2', 'restv2_tiny', _TEST_OTHER, {}, 'test_checkpoints.py (OTHER)'),
+    'restv2_test_tasks': ('v2', 'restv2_tiny', _TEST_TASKS, {},
+                          'test_families.py (tiny_tasks.TINY_ARCH)'),
+    'restv2_test_styles': ('v2', 'restv2_tiny', _TEST_STYLES, {}, 'test_attn_styles.py (TINY)'),
+}
+# Seeded inputs: the ImageNet size, and a small one whose height and width differ.
+IMAGENET_INPUTS = {'224x224': ((2, 3, 224, 224), 2), '64x96': ((2, 3, 64, 96), 3)}
+# The published ImageNet files hold the classifier's state dict under 'model' (the authors'
+# detection and segmentation backbones read their ImageNet weights from checkpoint['model']).
+IMAGENET_LAYOUT = {'top_level': ['model']}
+
+
+def load_authors_classifiers(authors: str, versions: Sequence[str] = ('v1', 'v2')
+                             ) -> Dict[str, types.ModuleType]:
+    """The authors' ImageNet model files of ``versions``, loaded from the checkout ``authors``
+    (timm stubbed); shared by this generator and ``benchmarks/fast_path.py``."""
+    _stub_timm()
+    return {version: sys.modules.get(f'authors_imagenet_{version}') or _load_file(
+        f'authors_imagenet_{version}', osp.join(authors, AUTHORS_CLASSIFIERS[version][0]))
+        for version in versions}
+
+
+def build_authors_classifier(module: types.ModuleType, factory: str,
+                             arch: Optional[Mapping[str, Sequence[int]]] = None) -> nn.Module:
+    """The authors' ``factory`` (e.g. ``rest_lite``) from their ``module``; with ``arch``, the
+    same call with its embed_dims / depths / num_heads instead, every other argument (qkv
+    bias, multi-head interaction, ratios) as the factory passes it."""
+    if arch is None:
+        return getattr(module, factory)()
+    name = next(cls for _, cls in AUTHORS_CLASSIFIERS.values() if hasattr(module, cls))
+    original = getattr(module, name)
+
+    def with_arch(**kwargs: Any) -> nn.Module:
+        return original(**{**kwargs, **{k: list(v) for k, v in arch.items()}})
+
+    setattr(module, name, with_arch)  # the factory looks its class up in the module
+    try:
+        return getattr(module, factory)()
+    finally:
+        setattr(module, name, original)
+
+
+def authors_arch(model: nn.Module) -> Dict[str, List[int]]:
+    """embed_dims, depths and num_heads of one of the authors' classifiers, read off it."""
+    stages = [getattr(model, f'stage{i + 1}') for i in range(4)]
+    return {'embed_dims': [s[0].norm1.normalized_shape[0] for s in stages],
+            'depths': [len(s) for s in stages],
+            'num_heads': [s[0].attn.num_heads for s in stages]}
+
+
+def authors_forward(model: nn.Module, x: torch.Tensor
+                    ) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, int, int]]]:
+    """The authors' own ``forward`` of a classifier: its logits, and what the last block of
+    each stage returns (tokens (B, H * W, C) before any norm, with H and W), caught by
+    forward hooks, since their classifiers have no per-stage output to call."""
+    stages: List[Tuple[torch.Tensor, int, int]] = []
+
+    def catch(block: nn.Module, args: Tuple[Any, ...], tokens: torch.Tensor) -> None:
+        _, height, width = args  # every block is called as blk(x, H, W)
+        stages.append((tokens, height, width))
+
+    handles = [getattr(model, f'stage{i + 1}')[-1].register_forward_hook(catch)
+               for i in range(4)]
+    try:
+        logits = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return logits, stages
+
+
+def record_imagenet(authors: str, out_dir: str) -> List[str]:
+    modules = load_authors_classifiers(authors)
+    torch.manual_seed(0)
+    inputs = {name: torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+              for name, (shape, seed) in IMAGENET_INPUTS.items()}
+    arrays: Dict[str, np.ndarray] = {f'input.{k}': v.numpy() for k, v in inputs.items()}
+    models = {}
+    for key, (version, factory, arch, outputs, used_by) in IMAGENET_MODELS.items():
+        model = build_authors_classifier(modules[version], factory, arch).eval()
+        if arch is not None:
+            assert authors_arch(model) == arch, (key, authors_arch(model))
+        keys = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+        model.load_state_dict(reference_state_dict(keys), strict=True)
+        # In float64: ResT v1's InstanceNorm over attention maps turns float32 rounding into
+        # ~1e-4 by stage 4 (measured), more than the tests' tolerance of 1e-5.
+        model.double()
+        for name, kept in outputs.items():
+            with torch.no_grad():
+                logits, stages = authors_forward(model, inputs[name].double())
+            if kept == 'logits':
+                arrays[f'{key}/{name}/logits'] = logits.float().numpy()
+            for i, (tokens, height, width) in enumerate(stages if kept == 'stages' else []):
+                arrays[f'{key}/{name}/stage{i}'] = tokens.transpose(1, 2).reshape(
+                    tokens.shape[0], -1, height, width).float().numpy()
+        models[key] = {
+            'version': version,
+            'authors_file': AUTHORS_CLASSIFIERS[version][0],
+            'factory': factory if arch is None else f'{factory}, with this arch',
+            'arch': authors_arch(model),
+            'outputs': outputs,
+            'used_by': used_by,
+            'keys': keys,
+        }
+        print(f'{key}: {len(keys)} tensors, outputs {outputs or "none"}')
+    info = {
+        'generated_by': 'tools/dev/make_reference_outputs.py imagenet',
+        'weights': 'tools/dev/reference_weights.py (reference_state_dict)',
+        'authors_revision': _revision(authors),
+        'inputs': {k: {'shape': list(shape), 'seed': seed}
+                   for k, (shape, seed) in IMAGENET_INPUTS.items()},
+        'precision': 'computed in float64, stored in float32',
+        'outputs': {'logits': '{model}/{input}/logits: the classifier\'s (B, 1000)',
+                    'stages': '{model}/{input}/stage{i}: what the last block of stage i + 1 '
+                              'returns, before any norm, as (B, C, H, W)'},
+        'layout': IMAGENET_LAYOUT,
+        'models': models,
+    }
+    return _write(out_dir, 'imagenet_rest', info, arrays)
+
+
 def _write(out_dir: str, name: str, info: Dict[str, Any],
            arrays: Dict[str, np.ndarray]) -> List[str]:
     os.makedirs(out_dir, exist_ok=True)
@@ -383,18 +542,22 @@ def _write(out_dir: str, name: str, info: Dict[str, Any],
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('family', choices=['upernet', 'detectron2'],
+    parser.add_argument('family', choices=['upernet', 'detectron2', 'imagenet'],
                         help='which published files')
     parser.add_argument('--authors', required=True, help="checkout of the authors' ResT repo")
     parser.add_argument('--mmseg0', help='checkout of mmsegmentation 0.x (upernet)')
     parser.add_argument('--detectron2', help='checkout of detectron2 (detectron2)')
     parser.add_argument('--out', default=osp.join('tests', 'fixtures'), help='output folder')
     args = parser.parse_args(argv)
-    needed = 'mmseg0' if args.family == 'upernet' else 'detectron2'
-    if getattr(args, needed) is None:
+    needed = {'upernet': 'mmseg0', 'detectron2': 'detectron2'}.get(args.family)
+    if needed is not None and getattr(args, needed) is None:
         parser.error(f'{args.family} needs --{needed}')
-    paths = (record_upernet(args.authors, args.mmseg0, args.out) if args.family == 'upernet'
-             else record_detectron2(args.authors, args.detectron2, args.out))
+    if args.family == 'upernet':
+        paths = record_upernet(args.authors, args.mmseg0, args.out)
+    elif args.family == 'detectron2':
+        paths = record_detectron2(args.authors, args.detectron2, args.out)
+    else:
+        paths = record_imagenet(args.authors, args.out)
     for path in paths:
         print(f'wrote {path} ({osp.getsize(path) / 1e6:.2f} MB)')
     return 0
