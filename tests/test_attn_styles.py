@@ -7,7 +7,7 @@ import torch
 
 from mmrest import ResT, ResTV2
 from mmrest.analysis.flops import flops_by_class
-from tests.reference.official import OfficialResTV2, randomize_
+from tools.dev.imagenet_reference import write_authors_imagenet
 
 TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 2, 2, 2), num_heads=(1, 2, 4, 8))
 STYLES = ('global', 'win', 'cwin', 'hwin')
@@ -90,9 +90,7 @@ def test_cwin_adds_identity_depthwise_convs():
 
 @pytest.mark.parametrize('style', STYLES)
 def test_imagenet_checkpoint_loads_into_every_style(tmp_path, style):
-    official = randomize_(OfficialResTV2(**TINY))
-    path = tmp_path / 'official.pth'
-    torch.save({'model': official.state_dict()}, path)
+    path = write_authors_imagenet(tmp_path / 'official.pth', ResTV2.version, TINY)
     model = ResTV2(arch=TINY, attn_style=style,
                    init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()

@@ -5,7 +5,9 @@ The oracle for the UperNet files is the authors' own code: ``tools/dev/make_refe
 built their UperNet (their ResTv2 segmentation backbone, mmseg 0.x's heads) with the weights of
 ``tools/dev/reference_weights.py`` and recorded, in ``tests/fixtures/upernet_restv2.*``, the key
 names and shapes of the file as mmseg 0.x saves it and what the model computes on a small input.
-Here the file is rebuilt from those figures alone: no network, no foreign code.
+Here the file is rebuilt from those figures alone: no network, no foreign code. The ImageNet
+files come the same way from ``tests/fixtures/imagenet_rest.*`` (the authors' classifiers of
+every published preset, ``tools/dev/imagenet_reference.py``).
 """
 import json
 import os
@@ -26,10 +28,10 @@ from mmrest import ResT, ResTV2
 from mmrest.apis import ConfigError, build_model, check_checkpoint_fits, load_config
 from mmrest.models.checkpoint import CheckpointMismatchError, recognise_official
 from mmrest.utils.checkpoint_io import CheckpointFileError
-from tests.reference.official import OfficialResT, OfficialResTV2
 from tests.tiny_tasks import TASKS, make_datasets, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
+from tools.dev import imagenet_reference
 from tools.dev.reference_weights import reference_state_dict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,28 +239,25 @@ def test_converter_refuses_a_config_of_another_size(tiny_file, tmp_path, capsys)
     assert not dst.exists()
 
 
-IMAGENET_FILES = [(OfficialResT, ResT, 'lite', 'rest_lite'),
-                  (OfficialResT, ResT, 'small', 'rest_s'),
-                  (OfficialResT, ResT, 'base', 'rest_b'), (OfficialResT, ResT, 'large', 'rest_l'),
-                  (OfficialResTV2, ResTV2, 'tiny', 'restv2_t'),
-                  (OfficialResTV2, ResTV2, 'small', 'restv2_s'),
-                  (OfficialResTV2, ResTV2, 'base', 'restv2_b'),
-                  (OfficialResTV2, ResTV2, 'large', 'restv2_l')]
+IMAGENET_FILES = [(ResT, 'lite', 'rest_lite'), (ResT, 'small', 'rest_s'),
+                  (ResT, 'base', 'rest_b'), (ResT, 'large', 'rest_l'),
+                  (ResTV2, 'tiny', 'restv2_t'), (ResTV2, 'small', 'restv2_s'),
+                  (ResTV2, 'base', 'restv2_b'), (ResTV2, 'large', 'restv2_l')]
 _official_states: Dict[str, Dict[str, torch.Tensor]] = {}
 
 
-def authors_imagenet_state(official_cls, cls, arch: str) -> Dict[str, torch.Tensor]:
+def authors_imagenet_state(cls, arch: str) -> Dict[str, torch.Tensor]:
+    """The authors' published ImageNet file of ``cls``'s preset ``arch`` (its ``model``)."""
     key = f'{cls.__name__}-{arch}'
     if key not in _official_states:
-        settings = cls.arch_zoo[arch]
-        _official_states[key] = official_cls(settings['embed_dims'], settings['depths'],
-                                             settings['num_heads']).state_dict()
+        _official_states[key] = imagenet_reference.authors_imagenet_state(
+            cls.version, cls.arch_zoo[arch])
     return _official_states[key]
 
 
-@pytest.mark.parametrize('official_cls,cls,arch,config', IMAGENET_FILES)
-def test_every_published_file_is_recognised(official_cls, cls, arch, config):
-    state = authors_imagenet_state(official_cls, cls, arch)
+@pytest.mark.parametrize('cls,arch,config', IMAGENET_FILES)
+def test_every_published_file_is_recognised(cls, arch, config):
+    state = authors_imagenet_state(cls, arch)
     official = recognise_official({'model': state}, 'file.pth')
     assert (official.family, official.arch, official.config) == (
         'imagenet', arch, f'imagenet/{config}_in1k.py')
@@ -277,15 +276,14 @@ def test_every_published_upernet_file_is_recognised(name):
 
 
 # ------------------------------------------------------------------------ size / URL errors
-SAME_WIDTHS = [(OfficialResTV2, ResTV2, 'tiny', 'small'), (OfficialResTV2, ResTV2, 'tiny', 'base'),
-               (OfficialResTV2, ResTV2, 'small', 'base'), (OfficialResT, ResT, 'lite', 'small'),
-               (OfficialResT, ResT, 'base', 'large')]
+SAME_WIDTHS = [(ResTV2, 'tiny', 'small'), (ResTV2, 'tiny', 'base'), (ResTV2, 'small', 'base'),
+               (ResT, 'lite', 'small'), (ResT, 'base', 'large')]
 
 
-@pytest.mark.parametrize('official_cls,cls,first,second', SAME_WIDTHS)
-def test_a_file_of_another_size_fails_in_both_directions(official_cls, cls, first, second):
+@pytest.mark.parametrize('cls,first,second', SAME_WIDTHS)
+def test_a_file_of_another_size_fails_in_both_directions(cls, first, second):
     for theirs, ours in ((first, second), (second, first)):
-        state = authors_imagenet_state(official_cls, cls, theirs)
+        state = authors_imagenet_state(cls, theirs)
         model = cls(arch=ours)
         with pytest.raises(CheckpointMismatchError,
                            match=rf"(?s)does not fit.*arch '{theirs}'.*arch '{ours}'"):
@@ -293,7 +291,7 @@ def test_a_file_of_another_size_fails_in_both_directions(official_cls, cls, firs
 
 
 def test_authors_imagenet_file_given_to_the_test_tool_names_the_converter():
-    state = authors_imagenet_state(OfficialResTV2, ResTV2, 'tiny')
+    state = authors_imagenet_state(ResTV2, 'tiny')
     model, _ = build_model(load_config(str(CONFIGS / 'imagenet' / 'restv2_t_in1k.py')))
     with pytest.raises(ConfigError, match=r"(?s)It is the authors' ResTv2 tiny ImageNet "
                        r'classifier: convert it with python tools/convert_official.py.*'

@@ -9,23 +9,20 @@ import mmrest
 from mmrest import ResT, ResTV2
 from mmrest.models import checkpoint as ckpt_lib
 from mmrest.models.checkpoint import CheckpointMismatchError
-from tests.reference.official import OfficialResT, OfficialResTV2, randomize_
+from tools.dev.imagenet_reference import authors_imagenet_state, write_authors_imagenet
 
 TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
 OTHER = dict(embed_dims=(24, 48, 96, 192), depths=(1, 2, 2, 1), num_heads=(1, 2, 4, 8))
-CASES = [(ResT, OfficialResT), (ResTV2, OfficialResTV2)]
 
 
-def official_file(tmp_path, official_cls, arch=TINY, name='official.pth'):
-    official = randomize_(official_cls(**arch))
-    path = tmp_path / name
-    torch.save({'model': official.state_dict()}, path)
-    return official, str(path)
+def official_file(tmp_path, cls, arch=TINY, name='official.pth'):
+    """The authors' ImageNet file of ``arch`` for ``cls``'s version (tests/fixtures)."""
+    return str(write_authors_imagenet(tmp_path / name, cls.version, arch))
 
 
-@pytest.mark.parametrize('cls,official_cls', CASES)
-def test_authors_checkpoint_reaches_every_parameter(tmp_path, cls, official_cls):
-    official, path = official_file(tmp_path, official_cls)
+@pytest.mark.parametrize('cls', [ResT, ResTV2])
+def test_authors_checkpoint_reaches_every_parameter(tmp_path, cls):
+    path = official_file(tmp_path, cls)
     model = cls(arch=TINY, init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()
     report = model.load_report
@@ -33,7 +30,7 @@ def test_authors_checkpoint_reaches_every_parameter(tmp_path, cls, official_cls)
     assert report.skipped == {'ImageNet classifier head': ['head.weight', 'head.bias']}
     assert sorted({k.split('.')[0] for k in report.new}) == ['norm0', 'norm1', 'norm2']
 
-    theirs = official.state_dict()
+    theirs = authors_imagenet_state(cls.version, TINY)
     renamed = ckpt_lib.rename_v1_official(theirs) if cls is ResT else dict(theirs)
     renamed = {k.replace('norm.', 'norm3.', 1) if k.startswith('norm.') else k: v
                for k, v in renamed.items()}
@@ -47,8 +44,8 @@ def test_authors_checkpoint_reaches_every_parameter(tmp_path, cls, official_cls)
     assert len(report.loaded) + 2 == len(theirs)
 
 
-@pytest.mark.parametrize('cls,official_cls', CASES)
-def test_full_model_checkpoint_with_backbone_prefix(tmp_path, cls, official_cls):
+@pytest.mark.parametrize('cls', [ResT, ResTV2])
+def test_full_model_checkpoint_with_backbone_prefix(tmp_path, cls):
     source = cls(arch=TINY)
     source.init_weights()
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
@@ -66,8 +63,7 @@ def test_full_model_checkpoint_with_backbone_prefix(tmp_path, cls, official_cls)
 
 
 def test_missing_and_unexpected_keys_are_reported_loudly(tmp_path, monkeypatch):
-    official, _ = official_file(tmp_path, OfficialResTV2)
-    state = official.state_dict()
+    state = authors_imagenet_state(ResTV2.version, TINY)
     del state['stage3.1.attn.up_norm.weight']
     state['stage3.1.attn.extra.weight'] = torch.zeros(3)
     logged = []
@@ -90,17 +86,17 @@ def test_missing_file_is_a_clear_error(tmp_path):
         model.init_weights()
 
 
-@pytest.mark.parametrize('cls,other_cls,other_name', [(ResTV2, OfficialResT, 'ResT'),
-                                                      (ResT, OfficialResTV2, 'ResTV2')])
+@pytest.mark.parametrize('cls,other_cls,other_name', [(ResTV2, ResT, 'ResT'),
+                                                      (ResT, ResTV2, 'ResTV2')])
 def test_other_version_is_a_clear_error(tmp_path, cls, other_cls, other_name):
-    _, path = official_file(tmp_path, other_cls)
+    path = official_file(tmp_path, other_cls)
     model = cls(arch=TINY, init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(CheckpointMismatchError, match=f"use type='{other_name}'"):
         model.init_weights()
 
 
 def test_other_size_is_a_clear_error(tmp_path):
-    _, path = official_file(tmp_path, OfficialResTV2, arch=OTHER)
+    path = official_file(tmp_path, ResTV2, arch=OTHER)
     model = ResTV2(arch=TINY, init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(CheckpointMismatchError,
                        match=r'(?s)does not fit.*embed_dims=\[24, 48, 96, 192\], depths=\[1, 2, '

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from mmrest import apis
+from mmrest import ResTV2, apis
 from mmrest.apis import load_config
-from tests.reference.official import OfficialResTV2, randomize_
 from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, Datasets, make_datasets, task_options
+from tools.dev.imagenet_reference import write_authors_imagenet
 
 CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
 
@@ -27,11 +26,9 @@ def data(tmp_path_factory) -> Datasets:
 @pytest.fixture(scope='module')
 def authors_checkpoint(tmp_path_factory) -> Path:
     """A ResTv2 ImageNet checkpoint as the authors publish it (``{'model': ...}`` with the
-    classifier's final norm and head), for the tiny arch of the tasks."""
-    official = randomize_(OfficialResTV2(**TINY_ARCH))
+    classifier's final norm and head), for the tiny arch of the tasks (tests/fixtures)."""
     path = tmp_path_factory.mktemp('checkpoints') / 'restv2_tiny_arch_224.pth'
-    torch.save({'model': official.state_dict()}, path)
-    return path
+    return write_authors_imagenet(path, ResTV2.version, TINY_ARCH)
 
 
 @pytest.mark.parametrize('name', list(FAMILY_TASKS))

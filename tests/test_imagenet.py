@@ -9,14 +9,14 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-from tests.reference.official import OfficialResT, OfficialResTV2, randomize_  # noqa: E402
 from tools.convert_official import convert, main as convert_main  # noqa: E402
+from tools.dev.imagenet_reference import (imagenet_model, recorded,  # noqa: E402
+                                          write_authors_imagenet)
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'imagenet')
-VARIANTS = {'rest_lite': (OfficialResT, 'lite'), 'rest_s': (OfficialResT, 'small'),
-            'rest_b': (OfficialResT, 'base'), 'rest_l': (OfficialResT, 'large'),
-            'restv2_t': (OfficialResTV2, 'tiny'), 'restv2_s': (OfficialResTV2, 'small'),
-            'restv2_b': (OfficialResTV2, 'base'), 'restv2_l': (OfficialResTV2, 'large')}
+VARIANTS = {'rest_lite': ('v1', 'lite'), 'rest_s': ('v1', 'small'), 'rest_b': ('v1', 'base'),
+            'rest_l': ('v1', 'large'), 'restv2_t': ('v2', 'tiny'), 'restv2_s': ('v2', 'small'),
+            'restv2_b': ('v2', 'base'), 'restv2_l': ('v2', 'large')}
 
 
 def build_classifier(name):
@@ -28,27 +28,28 @@ def build_classifier(name):
 
 @pytest.mark.parametrize('name', ['rest_lite', 'restv2_t'])
 def test_converted_classifier_reproduces_authors_logits(tmp_path, name):
-    official_cls, arch = VARIANTS[name]
+    """The authors' file of the config's arch, converted, gives the logits their classifier
+    computed (tests/fixtures/imagenet_rest.*: their code, the same weights, in float64)."""
+    version, _ = VARIANTS[name]
     model, _ = build_classifier(name)
     settings = model.backbone.arch_settings
-    official = randomize_(official_cls(settings['embed_dims'], settings['depths'],
-                                       settings['num_heads']))
+    authors_arch = {k: settings[k] for k in ('embed_dims', 'depths', 'num_heads')}
     src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
-    torch.save({'model': official.state_dict()}, src)
+    write_authors_imagenet(src, version, authors_arch)
     assert convert_main([str(src), str(dst)]) == 0
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     model.eval()
-    images = torch.randn(2, 3, 224, 224)
+    images = recorded('input.224x224')
     with torch.no_grad():
         ours = model(images, mode='tensor')
-        theirs = official(images)
+    theirs = recorded(f'{imagenet_model(version, authors_arch)}/224x224/logits')
     assert ours.shape == (2, 1000)
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('name', list(VARIANTS))
 def test_every_imagenet_config_builds_with_the_right_arch(name):
-    official_cls, arch = VARIANTS[name]
+    _, arch = VARIANTS[name]
     model, cfg = build_classifier(name)
     assert model.backbone.arch_settings == type(model.backbone).resolve_arch(arch)
     assert model.head.fc.in_features == model.backbone.embed_dims[-1]
