@@ -1,14 +1,20 @@
 """ResTv2-T backbone forward: mmrest's fast path against its explicit-attention path and the
-authors' straightforward code (tests/reference/official.py), interleaved in one process;
-peak memory of each in a fresh process.
+authors' straightforward code, interleaved in one process; peak memory of each in a fresh
+process.
 
-    python benchmarks/fast_path.py [--rounds 3] [--out docs/fast_path.md]
+    python benchmarks/fast_path.py [--authors PATH/TO/ResT] [--rounds 3] [--out docs/fast_path.md]
+
+``--authors`` is a checkout of the authors' repository (wofmanaf/ResT): their
+``models/rest_v2.py`` is loaded from there (timm stubbed, as by
+``tools/dev/make_reference_outputs.py``); without it the authors' variant is left out.
 """
 import argparse
+import functools
 import os
 import os.path as osp
 import sys
 import time
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -18,35 +24,41 @@ from mmrest import ResTV2  # noqa: E402
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.timing import (PeakMemory, call_in_fresh_process,  # noqa: E402
                                     interleaved_timing)
-from tests.reference.official import OfficialResTV2  # noqa: E402
+from tools.dev.make_reference_outputs import (  # noqa: E402
+    authors_forward, build_authors_classifier, load_authors_classifiers)
 
-TINY = dict(embed_dims=(96, 192, 384, 768), depths=(1, 2, 6, 2), num_heads=(1, 2, 4, 8))
+AUTHORS = 'authors (explicit)'
 
 
 class Authors(torch.nn.Module):
-    """The authors' forward with a LayerNorm per stage output, like the backbones."""
+    """The authors' ResTv2-T classifier (their ``restv2_tiny``) run by its own forward, with a
+    LayerNorm on what each stage returns, like the backbones; the final norm, pooling and head
+    it also runs are a negligible part of the time."""
 
-    def __init__(self) -> None:
+    def __init__(self, authors: str) -> None:
         super().__init__()
-        self.model = OfficialResTV2(**TINY)
+        module = load_authors_classifiers(authors, versions=('v2', ))['v2']
+        self.model = build_authors_classifier(module, 'restv2_tiny')
         self.norms = torch.nn.ModuleList(torch.nn.LayerNorm(c, eps=1e-6)
-                                         for c in TINY['embed_dims'])
+                                         for c in ResTV2.arch_zoo['tiny']['embed_dims'])
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        _, stages = authors_forward(self.model, x)
         return [norm(t).transpose(1, 2).reshape(x.shape[0], -1, h, w).contiguous()
-                for norm, (t, h, w) in zip(self.norms, self.model.forward_stages(x))]
+                for norm, (t, h, w) in zip(self.norms, stages)]
 
 
-VARIANTS = {
-    'authors (explicit)': Authors,
-    'mmrest fused_attn=False': lambda: ResTV2(fused_attn=False),
-    'mmrest fast path (default)': lambda: ResTV2(),
-}
+def variants(authors: Optional[str]) -> Dict[str, Callable[[], torch.nn.Module]]:
+    """The models compared; the authors' only with a checkout of their repository."""
+    found = {AUTHORS: functools.partial(Authors, authors)} if authors else {}
+    return {**found,
+            'mmrest fused_attn=False': lambda: ResTV2(fused_attn=False),
+            'mmrest fast path (default)': lambda: ResTV2()}
 
 
-def peak_memory(name, size, batch):
+def peak_memory(name: str, size: Tuple[int, int], batch: int, authors: Optional[str]) -> float:
     """Peak memory of one forward, in this (fresh) process."""
-    model = VARIANTS[name]().eval()
+    model = variants(authors)[name]().eval()
     x = torch.randn(batch, 3, *size)
     memory = PeakMemory(torch.device('cpu'))
     with memory.measure(), torch.no_grad():
@@ -56,14 +68,21 @@ def peak_memory(name, size, batch):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--authors', default=None,
+                        help="checkout of the authors' ResT repository (for their variant)")
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--out', default=None)
     args = parser.parse_args()
+    if args.authors is None:
+        print(f"No --authors: the authors' variant ({AUTHORS!r}) is left out; give a checkout "
+              'of github.com/wofmanaf/ResT to include it.', flush=True)
+    elif not osp.isfile(osp.join(args.authors, 'models', 'rest_v2.py')):
+        parser.error(f'--authors {args.authors}: no models/rest_v2.py there')
     started = time.time()
     lines = []
     for size, batch in (((800, 1280), 1), ((224, 224), 16)):
         torch.manual_seed(0)
-        models = {name: make().eval() for name, make in VARIANTS.items()}
+        models = {name: make().eval() for name, make in variants(args.authors).items()}
         x = torch.randn(batch, 3, *size)
 
         def make_call(model):
@@ -81,14 +100,17 @@ def main() -> int:
                   '| variant | ms / batch (median) | all rounds (ms) | speed-up vs explicit | '
                   'peak memory |', '|---|---|---|---|---|']
         for name, entry in entries.items():
-            memory = call_in_fresh_process(peak_memory, name, size, batch)
+            memory = call_in_fresh_process(peak_memory, name, size, batch, args.authors)
             rounds = ', '.join(f'{1000 * t:.0f}' for t in entry.times)
             lines.append(f'| {name} | {entry.median_ms():.0f} | {rounds} | '
                          f'{base / entry.median_ms():.2f}x | {memory:.0f} MiB |')
         lines.append('')
         print('\n'.join(lines[-len(entries) - 4:]), flush=True)
     load = os.getloadavg()
-    header = [f'Command: `python benchmarks/fast_path.py --rounds {args.rounds}`', '',
+    command = 'python benchmarks/fast_path.py' + (' --authors PATH' if args.authors else '')
+    header = [f'Command: `{command} --rounds {args.rounds}`', '',
+              *([] if args.authors else ["The authors' code was not given (--authors): their "
+                                         'variant is left out.', '']),
               f'Device: {device_name(torch.device("cpu"))}; fp32; random weights; '
               f'{args.rounds} interleaved rounds after 1 warm-up; load average at the end '
               f'{load[0]:.1f}; ' + ', '.join(f'{k} {v}' for k, v in software_versions().items())
