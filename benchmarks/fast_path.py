@@ -22,10 +22,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
-from mmrest.analysis.timing import (PeakMemory, call_in_fresh_process,  # noqa: E402
-                                    interleaved_timing)
+from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from tools.dev.make_reference_outputs import (  # noqa: E402
-    authors_forward, build_authors_classifier, load_authors_classifiers)
+    authors_forward,
+    build_authors_classifier,
+    load_authors_classifiers,
+)
 
 AUTHORS = 'authors (explicit)'
 

@@ -9,9 +9,9 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-from tools.convert_official import convert, main as convert_main  # noqa: E402
-from tools.dev.imagenet_reference import (imagenet_model, recorded,  # noqa: E402
-                                          write_authors_imagenet)
+from tools.convert_official import convert  # noqa: E402
+from tools.convert_official import main as convert_main
+from tools.dev.imagenet_reference import imagenet_model, recorded, write_authors_imagenet  # noqa: E402
 
 CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'imagenet')
 VARIANTS = {'rest_lite': ('v1', 'lite'), 'rest_s': ('v1', 'small'), 'rest_b': ('v1', 'base'),

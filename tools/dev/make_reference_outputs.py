@@ -295,11 +295,11 @@ def install_detectron2_stubs(authors: str, detectron2: str) -> None:
 
 def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
     install_detectron2_stubs(authors, detectron2)
+    import restv2  # noqa: F401  (the authors' backbones register themselves)
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
     from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
     from detectron2.structures import Boxes
-    import restv2  # noqa: F401  (the authors' backbones register themselves)
     from restv2.config import add_restv1_config, add_restv2_config
 
     torch.manual_seed(0)
