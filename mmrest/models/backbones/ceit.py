@@ -15,8 +15,18 @@ import contextlib
 import math
 import re
 from collections import OrderedDict
-from typing import (Any, Callable, ClassVar, ContextManager, Dict, Iterator, List, Sequence,
-                    Tuple, Union)
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    ContextManager,
+    Dict,
+    Iterator,
+    List,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 import torch.nn as nn
@@ -24,8 +34,14 @@ import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import (LeFF, Mlp, MultiheadAttention, PreNormBlock, Size2d,
-                      resize_pos_embed)
+from ..layers import LeFF, Mlp, MultiheadAttention, PreNormBlock, Size2d, resize_pos_embed
+from ..validation import (
+    check_batch,
+    check_choice,
+    check_frozen_stages,
+    check_out_indices,
+    check_rate,
+)
 from .base import InitCfg, MMRestBackbone
 
 ArchSpec = Union[str, Dict[str, int]]
@@ -187,29 +203,14 @@ class CeiT(MMRestBackbone):
         self.num_layers: int = self.arch_settings['num_layers']
         dim = self.embed_dims
 
-        if out_type not in self.OUT_TYPES:
-            raise ValueError(f'out_type must be one of {", ".join(self.OUT_TYPES)}, got '
-                             f'{out_type!r}')
+        check_choice('out_type', out_type, self.OUT_TYPES)
         self.out_type = out_type
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        indices = []
-        for index in out_indices:
-            if not -self.num_layers <= index < self.num_layers:
-                raise ValueError(f'out_indices must be in [{-self.num_layers}, '
-                                 f'{self.num_layers - 1}], got {tuple(out_indices)}')
-            indices.append(index % self.num_layers)
-        self.out_indices = tuple(sorted(set(indices)))
-        if not self.out_indices:
-            raise ValueError('out_indices is empty')
+        self.out_indices = check_out_indices(out_indices, self.num_layers, 'layers')
         if out_type == 'cls_token' and self.out_indices != (self.num_layers - 1, ):
             raise ValueError("out_type='cls_token' is the LCA output, computed after the "
-                             f'last layer: out_indices must be -1, got {tuple(out_indices)}')
-        if frozen_stages not in range(-1, self.num_layers + 1):
-            raise ValueError(f'frozen_stages must be in -1..{self.num_layers}, got '
-                             f'{frozen_stages}')
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+                             f'last layer: out_indices must be -1, got {out_indices}')
+        check_frozen_stages(frozen_stages, self.num_layers)
+        check_rate('drop_path_rate', drop_path_rate)
         self.stem_channels = stem_channels
         self.patch_size = patch_size
         self.frozen_stages = frozen_stages
@@ -277,8 +278,7 @@ class CeiT(MMRestBackbone):
 
     # -- forward -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4:
-            raise ValueError(f'CeiT expects a (B, C, H, W) batch, got shape {tuple(x.shape)}')
+        check_batch('CeiT', x)
         x = self.patch_embed(self.i2t(x))
         hw: Size2d = (x.shape[2], x.shape[3])
         x = x.flatten(2).transpose(1, 2)

@@ -6,16 +6,31 @@ and the OpenMMLab backbone contract (``out_indices``, ``frozen_stages``, ``norm_
 flavour and presets.
 """
 import math
-import re
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
-from ..checkpoint import LoadReport, StateDict, adapt_rest_state_dict, describe_arch
-from ..layers import (ConvStem, IdentityInitDWConv, PatchEmbed, PatchifyStem, ResNetStem,
-                      ResTBlock, Size2d, build_pos_embed, tokens_to_map)
+from ...checkpoint import LoadReport, StateDict, adapt_rest_state_dict, describe_arch
+from ..layers import (
+    ConvStem,
+    IdentityInitDWConv,
+    PatchEmbed,
+    PatchifyStem,
+    ResNetStem,
+    ResTBlock,
+    Size2d,
+    build_pos_embed,
+    tokens_to_map,
+)
+from ..validation import (
+    check_batch,
+    check_choice,
+    check_frozen_stages,
+    check_out_indices,
+    check_rate,
+)
 from .base import DECAY_TYPES, InitCfg, MMRestBackbone
 
 ArchSpec = Union[str, Dict[str, Sequence[int]]]
@@ -24,8 +39,26 @@ NUM_STAGES = 4
 ATTN_STYLES = ('global', 'win', 'cwin', 'hwin')
 STEM_TYPES = ('rest', 'pvt', 'resnet')
 # Top-level modules, for the decay ids (cwin{i}: the window-mixing conv after stage i).
-_PARAM_NAME = re.compile(r'^(?:stem|patch_(?P<patch>\d+)|stage(?P<stage>\d+)\.(?P<block>\d+)'
-                         r'|cwin(?P<cwin>\d+)|norm(?P<norm>\d+))\.')
+
+
+class Stage(NamedTuple):
+    """The modules of stage i (0-based): what ``ResTBase.stage(i)`` returns."""
+    embed: nn.Module  # the stem (stage 0) or the patch embedding that starts the stage
+    blocks: nn.ModuleList
+    mixer: Optional[nn.Module]  # attn_style='cwin': the conv that mixes windows after it
+    norm: Optional[nn.Module]  # the LayerNorm on its output, when it is an output
+
+
+def stage_module_names(index: int) -> Dict[str, str]:
+    """The attribute (and checkpoint key) names of stage ``index``'s modules: the authors' and
+    mmrest's files name them stem / patch_2..4, stage1..4, cwin1..4 and norm0..3."""
+    return dict(embed='stem' if index == 0 else f'patch_{index + 1}',
+                blocks=f'stage{index + 1}', mixer=f'cwin{index + 1}', norm=f'norm{index}')
+
+
+# top-level module name -> (stage, role), for the decay ids
+_MODULE_ROLES = {name: (i, role) for i in range(NUM_STAGES)
+                 for role, name in stage_module_names(i).items()}
 
 
 class ResTBase(MMRestBackbone):
@@ -35,8 +68,8 @@ class ResTBase(MMRestBackbone):
         arch: preset name (see ``arch_zoo``) or a dict with ``embed_dims``, ``depths`` and
             ``num_heads`` (optionally ``sr_ratios`` and ``mlp_ratio``), four entries each.
         in_channels: image channels.
-        out_indices: stages (0-3) whose outputs are returned, each as an NCHW map after its
-            own LayerNorm over channels.
+        out_indices: stages (0-3; negative ones count from the end) whose outputs are
+            returned, each as an NCHW map after its own LayerNorm over channels.
         frozen_stages: -1 freezes nothing, 0 the stem, k >= 1 the stem and stages 1..k
             (their patch embeddings, blocks and output norms): no gradients, eval mode.
         norm_eval: keep every BatchNorm in eval mode during training (frozen statistics).
@@ -111,18 +144,11 @@ class ResTBase(MMRestBackbone):
         self.sr_ratios: List[int] = list(self.arch_settings['sr_ratios'])
         mlp_ratio = float(self.arch_settings['mlp_ratio'])
 
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        self.out_indices = tuple(sorted(int(i) for i in out_indices))
-        if not self.out_indices or any(i not in range(NUM_STAGES) for i in self.out_indices):
-            raise ValueError(f'out_indices must be a non-empty subset of 0..3, got {out_indices}')
-        if frozen_stages not in range(-1, NUM_STAGES + 1):
-            raise ValueError(f'frozen_stages must be in -1..4, got {frozen_stages}')
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
-        if attn_style not in ATTN_STYLES:
-            raise ValueError(f'attn_style must be one of {", ".join(ATTN_STYLES)}, got '
-                             f'{attn_style!r}')
+        self.out_indices = check_out_indices(out_indices, NUM_STAGES)
+        check_frozen_stages(frozen_stages, NUM_STAGES)
+        check_rate('drop_path_rate', drop_path_rate)
+        check_choice('attn_style', attn_style, ATTN_STYLES)
+        check_choice('stem_type', stem_type, STEM_TYPES)
         if isinstance(window_size, int):
             window_size = (window_size, ) * NUM_STAGES
         if len(window_size) != NUM_STAGES or any(int(w) < 1 for w in window_size):
@@ -130,9 +156,6 @@ class ResTBase(MMRestBackbone):
                              f'stage), got {window_size}')
         self.attn_style = attn_style
         self.window_size = tuple(int(w) for w in window_size)
-        if stem_type not in STEM_TYPES:
-            raise ValueError(f'stem_type must be one of {", ".join(STEM_TYPES)}, got '
-                             f'{stem_type!r}')
         self.stem_type = stem_type
         self.pos_embed = pos_embed
         self.frozen_stages = frozen_stages
@@ -144,9 +167,9 @@ class ResTBase(MMRestBackbone):
         # Map grids at the pre-training size, for the size-bound encodings ('abs', 'rpe').
         grids = [(math.ceil(pretrain_size / 2**(i + 2)), ) * 2 for i in range(NUM_STAGES)]
         pos = [build_pos_embed(pos_embed, dims[i], grids[i]) for i in range(NUM_STAGES)]
-        self.stem = self.build_stem(in_channels, dims[0], pos[0])
-        for i in range(1, NUM_STAGES):
-            self.add_module(f'patch_{i + 1}',
+        for i in range(NUM_STAGES):
+            self.add_module(stage_module_names(i)['embed'],
+                            self.build_stem(in_channels, dims[0], pos[0]) if i == 0 else
                             self.make_patch_embed(dims[i - 1], dims[i], pos[i]))
         attn_options = dict(self.block_options(), sr_type=sr_type,
                             upsample_target=upsample_target)
@@ -167,13 +190,15 @@ class ResTBase(MMRestBackbone):
                     if pos_embed == 'rpe' else None, **attn_options)
                 for j in range(self.depths[i])
             ])
-            self.add_module(f'stage{i + 1}', blocks)
+            self.add_module(stage_module_names(i)['blocks'], blocks)
             if attn_style == 'cwin':
-                self.add_module(f'cwin{i + 1}', IdentityInitDWConv(dims[i]))
+                self.add_module(stage_module_names(i)['mixer'], IdentityInitDWConv(dims[i]))
         # A LayerNorm on every stage output: the blocks are pre-norm, so their raw output is
-        # not normalised (ResT paper, Table 10).
+        # not normalised (ResT paper, Table 10). (Registered last: parameter order, and so the
+        # optimizer state of saved checkpoints, stays as it was.)
         for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(dims[i], eps=self.norm_eps))
+            self.add_module(stage_module_names(i)['norm'],
+                            nn.LayerNorm(dims[i], eps=self.norm_eps))
         self._freeze_stages()
 
     # -- what a version chooses -------------------------------------------------------------
@@ -220,29 +245,30 @@ class ResTBase(MMRestBackbone):
         return settings
 
     # -- forward -------------------------------------------------------------------------------
-    def stage_blocks(self, index: int) -> nn.ModuleList:
-        return getattr(self, f'stage{index + 1}')
+    def stage(self, index: int) -> Stage:
+        """The modules of stage ``index`` (0-based), the one way the code reaches them."""
+        names = stage_module_names(index)
+        return Stage(*(getattr(self, names[role], None) for role in Stage._fields))
 
-    def stage_embed(self, index: int) -> nn.Module:
-        return self.stem if index == 0 else getattr(self, f'patch_{index + 1}')
+    def stage_blocks(self, index: int) -> nn.ModuleList:
+        return self.stage(index).blocks
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4:
-            raise ValueError(f'{type(self).__name__} expects a (B, C, H, W) batch, got shape '
-                             f'{tuple(x.shape)}')
+        check_batch(type(self).__name__, x)
         outs = []
         hw: Size2d = (x.shape[2], x.shape[3])
         for i in range(NUM_STAGES):
-            x, hw = self.stage_embed(i)(x if i == 0 else tokens_to_map(x, hw))
-            for block in self.stage_blocks(i):
+            stage = self.stage(i)
+            x, hw = stage.embed(x if i == 0 else tokens_to_map(x, hw))
+            for block in stage.blocks:
                 if self.with_cp and torch.is_grad_enabled():
                     x = cp.checkpoint(block, x, hw, use_reentrant=False)
                 else:
                     x = block(x, hw)
-            if self.attn_style == 'cwin':  # lets the windows of a stage exchange information
-                x = getattr(self, f'cwin{i + 1}')(x, hw)
-            if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x)
+            if stage.mixer is not None:  # lets the windows of a stage exchange information
+                x = stage.mixer(x, hw)
+            if stage.norm is not None:
+                out = stage.norm(x)
                 if self.norm_in_trunk:
                     x = out
                 outs.append(tokens_to_map(out, hw).contiguous())
@@ -252,15 +278,11 @@ class ResTBase(MMRestBackbone):
     def frozen_modules(self) -> List[nn.Module]:
         modules: List[nn.Module] = []
         if self.frozen_stages >= 0:
-            modules.append(self.stem)
+            modules.append(self.stage(0).embed)  # the stem
         for i in range(self.frozen_stages):
-            if i > 0:
-                modules.append(self.stage_embed(i))
-            modules.append(self.stage_blocks(i))
-            if self.attn_style == 'cwin':
-                modules.append(getattr(self, f'cwin{i + 1}'))
-            if i in self.out_indices:
-                modules.append(getattr(self, f'norm{i}'))
+            stage = self.stage(i)
+            modules += [m for m in (stage.embed if i > 0 else None, stage.blocks, stage.mixer,
+                                    stage.norm) if m is not None]
         return modules
 
     # -- weights ---------------------------------------------------------------------------------
@@ -281,32 +303,23 @@ class ResTBase(MMRestBackbone):
 
     # -- learning-rate decay ----------------------------------------------------------------------
     def layer_id(self, name: str, decay_type: str) -> int:
-        """``stage_wise``: the stem 0, ``patch_{i}``, ``stage{i}.*`` and ``cwin{i}`` i (1-4),
-        the output norm ``norm{i}`` (after stage i + 1) i + 1. ``layer_wise``: the stem 0, the
-        k-th block over all stages k, ``patch_{i}`` the id of the first block of stage i,
-        ``cwin{i}`` and ``norm{i - 1}`` that of its last one."""
-        if decay_type not in DECAY_TYPES:
-            raise ValueError(f'decay_type must be one of {", ".join(DECAY_TYPES)}, got '
-                             f'{decay_type!r}')
-        if name.startswith('stem.'):
-            return 0
-        match = _PARAM_NAME.match(name)
-        if match is None:
+        """By the stage (0-based i) a parameter belongs to. ``stage_wise``: the stem 0,
+        everything else of stage i i + 1. ``layer_wise``: the stem 0, the k-th block over all
+        stages k, the patch embedding of stage i the id of its first block, its CWin conv and
+        output norm that of its last one."""
+        check_choice('decay_type', decay_type, DECAY_TYPES)
+        top, _, rest = name.partition('.')
+        if top not in _MODULE_ROLES or not rest:
             raise ValueError(f'{type(self).__name__} has no decay id for {name!r}')
-        if match['patch'] is not None:
-            kind, stage, block = 'patch', int(match['patch']), 0
-        elif match['stage'] is not None:
-            kind, stage, block = 'stage', int(match['stage']), int(match['block'])
-        elif match['cwin'] is not None:
-            kind, stage, block = 'tail', int(match['cwin']), 0
-        else:
-            kind, stage, block = 'tail', int(match['norm']) + 1, 0  # norm{i} ends stage i + 1
+        stage, role = _MODULE_ROLES[top]
+        if role == 'embed' and stage == 0:
+            return 0  # the stem
         if decay_type == 'stage_wise':
-            return stage
-        before = sum(self.depths[:stage - 1])
-        if kind == 'stage':
-            return before + block + 1
-        return before + (1 if kind == 'patch' else self.depths[stage - 1])
+            return stage + 1
+        before = sum(self.depths[:stage])
+        if role == 'blocks':
+            return before + int(rest.split('.')[0]) + 1
+        return before + (1 if role == 'embed' else self.depths[stage])
 
 
 class ResT(ResTBase):

@@ -7,22 +7,36 @@
 - :mod:`.blocks`: stochastic depth, the feed-forwards (MLP, LeFF) and the ResT block.
 
 Module and parameter names follow the authors' ResTv2 code so that their checkpoints load as
-they are; ResT v1 checkpoints are renamed on load (see :mod:`mmrest.models.checkpoint`).
+they are; ResT v1 checkpoints are renamed on load (see :mod:`mmrest.checkpoint`).
 """
-from .attention import (INTERACTIONS, SR_TYPES, UPSAMPLE_TARGETS, UPSAMPLES,
-                        EfficientMultiheadAttention, IdentityInitDWConv, MultiheadAttention,
-                        window_attention)
+from .attention import (
+                        INTERACTIONS,
+                        SR_TYPES,
+                        UPSAMPLE_TARGETS,
+                        UPSAMPLES,
+                        EfficientMultiheadAttention,
+                        IdentityInitDWConv,
+                        MultiheadAttention,
+                        window_attention,
+)
 from .blocks import FFNS, DropPath, LeFF, Mlp, PreNormBlock, ResTBlock
 from .embed import ConvStem, PatchEmbed, PatchifyStem, ResNetStem
-from .helpers import Size2d, check_choice, is_tracing, map_to_tokens, tokens_to_map
-from .pos_embed import (PA, PEG, POS_EMBEDS, AbsolutePE, GroupLinearPE, build_pos_embed,
-                        resize_pos_embed)
+from .helpers import Size2d, is_tracing, map_to_tokens, tokens_to_map
+from .pos_embed import (
+                        PA,
+                        PEG,
+                        POS_EMBEDS,
+                        AbsolutePE,
+                        GroupLinearPE,
+                        build_pos_embed,
+                        resize_pos_embed,
+)
 
 __all__ = [
     'AbsolutePE', 'ConvStem', 'DropPath', 'EfficientMultiheadAttention', 'FFNS',
     'GroupLinearPE', 'INTERACTIONS', 'IdentityInitDWConv', 'LeFF', 'Mlp', 'MultiheadAttention',
     'PA', 'PEG', 'POS_EMBEDS', 'PatchEmbed', 'PatchifyStem', 'PreNormBlock', 'ResNetStem',
     'ResTBlock',
-    'SR_TYPES', 'Size2d', 'UPSAMPLES', 'UPSAMPLE_TARGETS', 'build_pos_embed', 'check_choice',
+    'SR_TYPES', 'Size2d', 'UPSAMPLES', 'UPSAMPLE_TARGETS', 'build_pos_embed',
     'is_tracing', 'map_to_tokens', 'resize_pos_embed', 'tokens_to_map', 'window_attention'
 ]

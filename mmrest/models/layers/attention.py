@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .helpers import Size2d, check_choice, is_tracing, map_to_tokens, tokens_to_map
+from ..validation import check_choice
+from .helpers import Size2d, is_tracing, map_to_tokens, tokens_to_map
 
 INTERACTIONS = ('none', 'conv', 'conv_in')
 UPSAMPLES = ('pixel_shuffle', 'nearest', 'bilinear', 'none')

@@ -5,6 +5,7 @@ from typing import Dict, Optional, Type
 import torch
 import torch.nn as nn
 
+from ..validation import check_choice
 from .attention import EfficientMultiheadAttention, window_attention
 from .helpers import Size2d
 
@@ -169,8 +170,7 @@ class ResTBlock(PreNormBlock):
                  window_size: Optional[int] = None,
                  ffn: str = 'mlp',
                  **attn_options) -> None:
-        if ffn not in FFNS:
-            raise ValueError(f'ffn must be {" or ".join(map(repr, FFNS))}, got {ffn!r}')
+        check_choice('ffn', ffn, tuple(FFNS))
         attn = EfficientMultiheadAttention(
             dim, num_heads, sr_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps, attn_drop=attn_drop,
             proj_drop=drop, fused_attn=fused_attn, **attn_options)

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..validation import check_choice
 from .helpers import Size2d, map_to_tokens
 from .pos_embed import PA
 
@@ -103,8 +104,7 @@ class PatchEmbed(nn.Module):
                  ln_eps: float = 1e-6,
                  pos: Optional[nn.Module] = None) -> None:
         super().__init__()
-        if norm not in ('bn', 'ln'):
-            raise ValueError(f"PatchEmbed norm must be 'bn' or 'ln', got {norm!r}")
+        check_choice('PatchEmbed norm', norm, ('bn', 'ln'))
         self.norm_type = norm
         self.proj = nn.Conv2d(in_channels, out_channels, stride + 1, stride, stride // 2)
         self.norm = (nn.BatchNorm2d(out_channels)

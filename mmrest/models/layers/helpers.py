@@ -1,4 +1,4 @@
-"""Layout helpers shared by the layers: token <-> map views, tracing, argument checks."""
+"""Layout helpers shared by the layers: token <-> map views, tracing."""
 from typing import Tuple
 
 import torch
@@ -24,8 +24,3 @@ def tokens_to_map(x: torch.Tensor, hw: Size2d) -> torch.Tensor:
 def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) map -> (B, N, C) tokens (a view for channels-last maps)."""
     return x.flatten(2).transpose(1, 2)
-
-
-def check_choice(name: str, value: str, choices: Tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {", ".join(choices)}, got {value!r}')

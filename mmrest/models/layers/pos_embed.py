@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..validation import check_choice
 from .helpers import Size2d, is_tracing
 
 
@@ -65,6 +66,7 @@ POS_EMBEDS = ('pa', 'peg', 'gl', 'abs', 'rpe', 'none')
 def build_pos_embed(kind: str, dim: int, grid: Size2d) -> nn.Module:
     """The positional encoding applied to the map of a stem / patch embedding. ``'rpe'``
     lives in the attention instead, so the embedding gets none."""
+    check_choice('pos_embed', kind, POS_EMBEDS)
     if kind == 'pa':
         return PA(dim)
     if kind == 'peg':
@@ -73,9 +75,7 @@ def build_pos_embed(kind: str, dim: int, grid: Size2d) -> nn.Module:
         return GroupLinearPE(dim)
     if kind == 'abs':
         return AbsolutePE(dim, grid)
-    if kind in ('rpe', 'none'):
-        return nn.Identity()
-    raise ValueError(f'pos_embed must be one of {", ".join(POS_EMBEDS)}, got {kind!r}')
+    return nn.Identity()  # 'rpe', 'none'
 
 
 def resize_pos_embed(pos_embed: torch.Tensor, src_hw: Size2d, dst_hw: Size2d,
