@@ -25,9 +25,8 @@ import torch
 import torch.nn as nn
 
 from mmrest import ResT, ResTV2
-from mmrest.apis import ConfigError, build_model, check_checkpoint_fits, load_config
-from mmrest.models.checkpoint import CheckpointMismatchError, recognise_official
-from mmrest.utils.checkpoint_io import CheckpointFileError
+from mmrest.apis import build_model, check_checkpoint_fits, load_config
+from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError, recognise_official
 from tests.tiny_tasks import TASKS, make_datasets, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
@@ -293,9 +292,9 @@ def test_a_file_of_another_size_fails_in_both_directions(cls, first, second):
 def test_authors_imagenet_file_given_to_the_test_tool_names_the_converter():
     state = authors_imagenet_state(ResTV2, 'tiny')
     model, _ = build_model(load_config(str(CONFIGS / 'imagenet' / 'restv2_t_in1k.py')))
-    with pytest.raises(ConfigError, match=r"(?s)It is the authors' ResTv2 tiny ImageNet "
-                       r'classifier: convert it with python tools/convert_official.py.*'
-                       r'imagenet/restv2_t_in1k.py'):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"(?s)It is the authors' ResTv2 tiny ImageNet classifier: convert "
+                       r'it with python tools/convert_official.py.*imagenet/restv2_t_in1k.py'):
         check_checkpoint_fits(model, {'model': state}, source='restv2_tiny_224.pth')
 
 

@@ -23,7 +23,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from mmrest.apis import build_model, load_config
-from mmrest.models.checkpoint import CheckpointMismatchError, convert_official, recognise_official
+from mmrest.checkpoint import CheckpointMismatchError, convert_official, recognise_official
 from tools.convert_official import main as convert_main
 from tools.dev.reference_weights import reference_state_dict
 

@@ -7,8 +7,8 @@ import torch
 
 import mmrest
 from mmrest import ResT, ResTV2
-from mmrest.models import checkpoint as ckpt_lib
-from mmrest.models.checkpoint import CheckpointMismatchError
+from mmrest import checkpoint as ckpt_lib
+from mmrest.checkpoint import CheckpointMismatchError
 from tools.dev.imagenet_reference import authors_imagenet_state, write_authors_imagenet
 
 TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
@@ -129,7 +129,7 @@ def test_mmengine_training_checkpoint_needs_the_compat_loader(tmp_path):
 
 
 def test_arbitrary_objects_still_refused(tmp_path, monkeypatch):
-    from mmrest.utils.checkpoint_io import TRUST_ENV, load_from_local
+    from mmrest.checkpoint import TRUST_ENV, load_from_local
 
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'obj': pytest.approx(1)}, path)
@@ -195,7 +195,7 @@ def test_mmrest_version():
 def test_history_buffer_getattr_stand_in_is_narrow():
     from mmengine.logging import HistoryBuffer
 
-    from mmrest.utils.checkpoint_io import _history_buffer_getattr
+    from mmrest.checkpoint.reading import _history_buffer_getattr
     assert _history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match='refusing'):
         _history_buffer_getattr(np.ndarray, 'tofile')
@@ -255,7 +255,7 @@ def _broken_files(tmp_path):
 
 
 def test_broken_checkpoint_files_are_named_and_explained(tmp_path):
-    from mmrest.utils.checkpoint_io import CheckpointFileError, load_from_local
+    from mmrest.checkpoint import CheckpointFileError, load_from_local
     for words, path in _broken_files(tmp_path).items():
         with pytest.raises(CheckpointFileError, match=f'{path}.* {words}'):
             load_from_local(str(path))

@@ -57,7 +57,7 @@ def test_every_imagenet_config_builds_with_the_right_arch(name):
 
 
 def test_convert_rejects_what_is_not_an_authors_checkpoint(tmp_path):
-    from mmrest.models.checkpoint import CheckpointMismatchError
+    from mmrest.checkpoint import CheckpointMismatchError
     path = tmp_path / 'other.pth'
     torch.save({'model': {'conv.weight': torch.zeros(1)}}, path)
     with pytest.raises(CheckpointMismatchError, match='does not look like a ResT'):

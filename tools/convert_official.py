@@ -19,7 +19,7 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.apis.convert import convert_checkpoint, describe_conversion  # noqa: E402
-from mmrest.models.checkpoint import Conversion  # noqa: E402
+from mmrest.checkpoint import Conversion  # noqa: E402
 
 
 def convert(src: str, dst: str, config: Optional[str] = None) -> Conversion:

@@ -7,11 +7,18 @@ from typing import List, Optional
 
 import torch
 
-from mmrest.models.checkpoint import CheckpointMismatchError, Conversion, convert_official
-from mmrest.utils.checkpoint_io import read_checkpoint
+from mmrest.checkpoint import (
+    CheckpointMismatchError,
+    Conversion,
+    check_checkpoint_fits,
+    convert_official,
+    missing_checkpoint,
+    read_checkpoint,
+)
 from mmrest.utils.configs import config_dir
+
 from .model import build_model, quiet_logger
-from .runner import ConfigError, check_checkpoint_fits, load_config
+from .runner import ConfigError, load_config
 
 
 def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conversion:
@@ -24,7 +31,7 @@ def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conv
             ``config``.
     """
     if not osp.isfile(src):
-        raise ConfigError(f'checkpoint not found: {src!r}')
+        raise ConfigError(missing_checkpoint(src))
     conversion = convert_official(read_checkpoint(src), source=src)
     if config is not None:
         cfg = load_config(config)
@@ -32,7 +39,7 @@ def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conv
             model, _ = build_model(cfg)
         try:
             check_checkpoint_fits(model, conversion.checkpoint, strict=True, source=src)
-        except (ConfigError, CheckpointMismatchError) as error:
+        except CheckpointMismatchError as error:
             raise CheckpointMismatchError(
                 f'{src} is {conversion.official} (its config: configs/'
                 f'{conversion.official.config}) and does not fit {config}: {error}') from error

@@ -14,18 +14,22 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
-                             is_npu_available)
+from mmengine.device import is_cuda_available, is_mlu_available, is_musa_available, is_npu_available
 from mmengine.logging import print_log
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmrest  # noqa: F401  (registries, weights_only-safe checkpoint loading)
-from mmrest.models.backbones.base import MMRestBackbone
-from mmrest.models.checkpoint import OPTIONAL_STATE, CheckpointMismatchError, recognise_official
-from mmrest.utils.checkpoint_io import CheckpointFileError, load_from_local
+from mmrest.checkpoint import (
+    CheckpointFileError,
+    CheckpointMismatchError,
+    check_checkpoint_fits,
+    is_local_path,
+    missing_checkpoint,
+)
 from mmrest.utils.configs import resolve_config_path
+
+from .model import scope_of
 
 DELETE_KEY = '_delete_'
 # Norm layers that synchronise over the process group: CUDA only in torch.
@@ -169,7 +173,7 @@ def load_config(config: Union[str, Config],
                       'the beginning', logger='current')
     elif resume is not None:
         if not osp.isfile(resume):
-            raise ConfigError(f'--resume checkpoint not found: {resume!r}')
+            raise ConfigError(missing_checkpoint(resume, '--resume checkpoint'))
         cfg.resume = True
         cfg.load_from = resume
     if auto_scale_lr:
@@ -180,11 +184,6 @@ def load_config(config: Union[str, Config],
 
 
 # ----------------------------------------------------------------------------- early checks
-def _is_local(path: Any) -> bool:
-    # URIs (s3://, http://, torchvision://, open-mmlab://) are for mmengine's backends.
-    return isinstance(path, str) and bool(path) and '://' not in path
-
-
 def _dataset_cfgs(cfg: Config, phases: Tuple[str, ...]) -> Iterator[Tuple[str, ConfigDict]]:
     for phase in phases:
         loader = cfg.get(f'{phase}_dataloader')
@@ -207,16 +206,16 @@ def check_data_roots(cfg: Config, phases: Tuple[str, ...] = ('train', 'val', 'te
     """Fail before the (slow) model build when a dataset path does not exist."""
     for name, dataset in _dataset_cfgs(cfg, phases):
         root = dataset.get('data_root') or ''
-        if _is_local(root) and not osp.isdir(root):
+        if is_local_path(root) and not osp.isdir(root):
             raise ConfigError(
                 f'dataset root not found: {root!r} ({name}.data_root). Put the data there '
                 '(OpenMMLab layout) or point the config at it, e.g. '
                 f'--cfg-options {name}.data_root=/path/to/data/. For an offline run, '
                 'mmrest.datasets.synthetic writes small COCO- and ADE20K-style sets.')
-        if not (root == '' or _is_local(root)):
+        if not (root == '' or is_local_path(root)):
             continue
         ann = dataset.get('ann_file')
-        if _is_local(ann) and not osp.isfile(osp.join(root, ann)):
+        if is_local_path(ann) and not osp.isfile(osp.join(root, ann)):
             raise ConfigError(f'annotation file not found: {osp.join(root, ann)!r} '
                               f'({name}.ann_file under data_root)')
         prefix = dataset.get('data_prefix') or {}
@@ -224,7 +223,7 @@ def check_data_roots(cfg: Config, phases: Tuple[str, ...] = ('train', 'val', 'te
         if not prefix and dataset.get('split'):  # mmpretrain's ImageNet: root/<split>/
             prefixes = [('', dataset['split'])]
         for key, sub in prefixes:
-            if _is_local(sub) and not osp.isdir(osp.join(root, sub)):
+            if is_local_path(sub) and not osp.isdir(osp.join(root, sub)):
                 where = f'{name}.data_prefix' + (f'.{key}' if key else '')
                 raise ConfigError(f'data folder not found: {osp.join(root, sub)!r} ({where} '
                                   'under data_root)')
@@ -233,7 +232,7 @@ def check_data_roots(cfg: Config, phases: Tuple[str, ...] = ('train', 'val', 'te
         for i, evaluator in enumerate(
                 evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]):
             ann = evaluator.get('ann_file') if isinstance(evaluator, Mapping) else None
-            if _is_local(ann) and not osp.isfile(ann):
+            if is_local_path(ann) and not osp.isfile(ann):
                 where = f'{phase}_evaluator' + (f'.{i}' if isinstance(evaluators, list) else '')
                 raise ConfigError(f'annotation file not found: {ann!r} ({where}.ann_file); '
                                   f'point it at the annotations of the {phase} split')
@@ -253,16 +252,12 @@ def _pretrained_checkpoints(node: Any, path: str = 'model') -> Iterator[Tuple[st
 def check_checkpoints(cfg: Config) -> None:
     """Pretrained weights (``init_cfg``) and ``load_from`` must exist before training."""
     for where, checkpoint in _pretrained_checkpoints(cfg.get('model')):
-        if _is_local(checkpoint) and not osp.isfile(checkpoint):
-            parent = where.rsplit('.', 1)[0]
-            raise ConfigError(
-                f'pretrained checkpoint not found: {checkpoint!r} ({where}). Download it '
-                f'(see README, "The authors\' checkpoints"), point at it with --cfg-options '
-                f'{where}=/path/to/file.pth, or train from scratch with --cfg-options '
-                f'{parent}=None')
+        if is_local_path(checkpoint) and not osp.isfile(checkpoint):
+            raise ConfigError(missing_checkpoint(checkpoint, 'pretrained checkpoint', where,
+                                                 where.rsplit('.', 1)[0]))
     load_from = cfg.get('load_from')
-    if _is_local(load_from) and not osp.isfile(load_from):
-        raise ConfigError(f'checkpoint not found: {load_from!r} (load_from'
+    if is_local_path(load_from) and not osp.isfile(load_from):
+        raise ConfigError(missing_checkpoint(load_from) + ' (load_from'
                           f'{", to resume from" if cfg.get("resume") else ""})')
 
 
@@ -359,69 +354,11 @@ def train(cfg: Config) -> Runner:
     return runner
 
 
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    while hasattr(model, 'module'):  # DDP and/or test-time augmentation wrappers
-        model = model.module
-    return model
-
-
-def check_checkpoint_fits(model: torch.nn.Module, checkpoint: Union[str, Mapping[str, Any]],
-                          strict: bool = False, source: Optional[str] = None) -> None:
-    """Refuse a checkpoint (a path, or a loaded one) that belongs to another model, instead of
-    testing partly random weights (mmengine's ``load_from`` only warns about missing keys and
-    shape mismatches). The backbones' parts are read as loading reads them (the authors' names
-    translated, :meth:`~mmrest.models.backbones.base.MMRestBackbone.translate_state_dict`).
-    ``strict``: tensors the model does not have are refused too."""
-    if isinstance(checkpoint, str):
-        if not osp.isfile(checkpoint):
-            raise ConfigError(f'checkpoint not found: {checkpoint!r}')
-        source = source or checkpoint
-        loaded = load_from_local(checkpoint, map_location='cpu')
-    else:
-        source, loaded = source or 'the checkpoint', checkpoint
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, Mapping) else None
-    if not isinstance(state, Mapping) or not state:
-        raise ConfigError(f'{source} holds no state dict')
-    model = _unwrap(model)
-    own = model.state_dict()
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    problems = []
-    for name, module in model.named_modules():
-        if isinstance(module, MMRestBackbone):
-            try:
-                module.translate_state_dict(state, f'{name}.' if name else '', source=source,
-                                            log=False)
-            except CheckpointMismatchError as error:  # another version or size
-                problems.append(str(error).rstrip('.'))
-    mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state.items()
-                  if k in own and hasattr(v, 'shape') and v.shape != own[k].shape]
-    missing = [k for k in own if k not in state and not k.endswith(OPTIONAL_STATE)]
-    unexpected = [k for k in state if k not in own] if strict else []
-    if problems or mismatched or missing or unexpected:
-        if mismatched:
-            problems.append(f'{len(mismatched)} tensors have other shapes (checkpoint vs model,'
-                            f' e.g. {", ".join(mismatched[:3])})')
-        if missing:
-            problems.append(f'{len(missing)} of {len(own)} model tensors are missing from it '
-                            f'(e.g. {", ".join(missing[:3])})')
-        if unexpected:
-            problems.append(f'{len(unexpected)} of its tensors are not in the model (e.g. '
-                            f'{", ".join(unexpected[:3])})')
-        try:
-            official = recognise_official(loaded, source)
-            hint = (f' It is {official}: convert it with python tools/convert_official.py '
-                    f'{source} OUT.pth (its config: configs/{official.config}).')
-        except CheckpointMismatchError:
-            hint = ' Is it the checkpoint of another config?'
-        raise ConfigError(f'{source} does not fit the model of this config: '
-                          f'{"; ".join(problems)}.{hint}')
-
-
 def test(cfg: Config, checkpoint: str, show_dir: Optional[str] = None,
          out: Optional[str] = None, tta: bool = False) -> Dict[str, Any]:
     """Evaluate ``checkpoint`` with the test split of ``cfg``; returns the metrics."""
     if not osp.isfile(checkpoint):
-        raise ConfigError(f'checkpoint not found: {checkpoint!r}')
+        raise ConfigError(missing_checkpoint(checkpoint))
     check_data_roots(cfg, ('test', ))
     cfg.load_from = checkpoint
     # A config dumped by a resumed training says resume=True: testing loads weights only.
@@ -456,7 +393,7 @@ def _enable_visualization(cfg: Config, show_dir: str) -> None:
     if hook is None:
         raise ConfigError('--show-dir needs default_hooks.visualization in the config')
     show_dir = osp.abspath(show_dir)
-    scope = cfg.get('default_scope', 'mmdet')
+    scope = scope_of(cfg)
     if scope == 'mmseg':  # SegVisualizationHook draws through the visualizer's backends
         hook.draw = True
         hook.interval = 1
@@ -474,5 +411,5 @@ def _with_dump(cfg: Config, out: str) -> List[Any]:
     evaluator = cfg.test_evaluator
     evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
     # mmdet's variant encodes masks as RLE, as mmdet's own test tool writes them.
-    dump = 'DumpDetResults' if cfg.get('default_scope') == 'mmdet' else 'DumpResults'
+    dump = 'DumpDetResults' if scope_of(cfg) == 'mmdet' else 'DumpResults'
     return evaluators + [dict(type=dump, out_file_path=out)]

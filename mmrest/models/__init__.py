@@ -1,6 +1,6 @@
+from ..checkpoint import CheckpointMismatchError, LoadReport
 from ..registry import MODELS, register_everywhere
 from .backbones import CeiT, ResT, ResTBase, ResTV2
-from .checkpoint import CheckpointMismatchError, LoadReport
 
 for _cls in (ResT, ResTV2, CeiT):
     MODELS.register_module(module=_cls, force=True)

@@ -19,9 +19,17 @@ from mmengine.model.weight_init import initialize
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import (CONVERTER, OPTIONAL_STATE, CheckpointMismatchError, LoadReport,
-                          StateDict, check_checkpoint_path, compact_keys, extract_state_dict,
-                          split_prefix)
+from ...checkpoint import (
+    CONVERTER,
+    OPTIONAL_STATE,
+    CheckpointMismatchError,
+    LoadReport,
+    StateDict,
+    check_checkpoint_path,
+    compact_keys,
+    extract_state_dict,
+    split_prefix,
+)
 
 InitCfg = Union[dict, List[dict], None]
 DECAY_TYPES = ('stage_wise', 'layer_wise')
@@ -171,7 +179,7 @@ class MMRestBackbone(BaseModule):
         authors' names, skipped (classifier head, other parts of a detector), newly
         initialised, missing and unexpected; the last two are logged as warnings. A checkpoint
         of another version or size raises
-        :class:`~mmrest.models.checkpoint.CheckpointMismatchError`.
+        :class:`~mmrest.checkpoint.CheckpointMismatchError`.
         """
         if isinstance(checkpoint, str):
             check_checkpoint_path(checkpoint, type(self).__name__)

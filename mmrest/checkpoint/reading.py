@@ -1,5 +1,6 @@
-"""Checkpoint loading that works with torch >= 2.6, where ``torch.load`` defaults to
-``weights_only=True``.
+"""Reading checkpoint files: safely with torch >= 2.6 (where ``torch.load`` defaults to
+``weights_only=True``), detectron2's ``.pkl`` with numpy arrays only, URLs with an error that
+says what to do, and the one rule for what is a local path and what a missing file says.
 
 mmengine 0.10.7 calls plain ``torch.load``. The authors' ImageNet files hold only tensors and
 load as they are, but checkpoints that mmengine training writes also carry its message hub
@@ -23,6 +24,25 @@ ZIP_MAGIC = b'PK\x03\x04'  # torch.save writes zip archives (since torch 1.6)
 
 class CheckpointFileError(ValueError):
     """A checkpoint file that cannot be read: empty, cut short, or no checkpoint at all."""
+
+
+def is_local_path(path: Any) -> bool:
+    """A file path, not a URI for mmengine's backends (http://, s3://, open-mmlab://, ...)."""
+    return isinstance(path, str) and bool(path) and '://' not in path
+
+
+def missing_checkpoint(path: str, subject: str = 'checkpoint', option: Optional[str] = None,
+                       fresh: Optional[str] = None) -> str:
+    """What to say of a local checkpoint file that is not there: where it was expected (the
+    config ``option``), how to point at it, and how to do without (``fresh``: the option that
+    set to None trains from scratch)."""
+    message = f'{subject} not found: {path!r}'
+    if option:
+        message += (f' ({option}). Download it (README, "The authors\' checkpoints") and point '
+                    f'at it with --cfg-options {option}=/path/to/file.pth')
+    if fresh:
+        message += f', or train from scratch with --cfg-options {fresh}=None'
+    return message
 
 
 def check_checkpoint_file(path: str) -> None:
@@ -110,7 +130,7 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     """Drop-in for ``mmengine.runner.checkpoint.load_from_local``."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        raise FileNotFoundError(missing_checkpoint(filename))
     return torch_load(filename, map_location=map_location)
 
 
@@ -157,7 +177,7 @@ def read_checkpoint(path: str) -> Any:
     with :func:`load_from_local`, on the CPU."""
     if path.endswith('.pkl'):
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{path} can not be found.')
+            raise FileNotFoundError(missing_checkpoint(path))
         return load_numpy_pickle(path)
     return load_from_local(path, map_location='cpu')
 
