@@ -3,7 +3,6 @@ parameters, FLOPs by operator class, padding overhead and measured speed."""
 import copy
 import csv
 import math
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -12,12 +11,14 @@ from mmengine.config import Config
 
 from ..apis.model import build_model
 from ..apis.runner import load_config
+from ..models.backbones.rest import ATTN_STYLES
 from .benchmark import keep_every_detection
+from .complexity import count_parameters
 from .flops import OPERATOR_CLASSES, TensorForward, flops_by_class
 from .model_inputs import make_data_samples, num_classes_of
-from .timing import autocast, interleaved_timing
+from .timing import autocast, interleaved_timing, median
 
-STYLES = ('global', 'win', 'cwin', 'hwin')
+STYLES = ATTN_STYLES  # in the papers' order
 
 
 @dataclass
@@ -35,9 +36,7 @@ class StyleResult:
     def total_flops(self) -> int:
         return sum(self.flops.values())
 
-    @staticmethod
-    def median(values: Sequence[float]) -> float:
-        return statistics.median(values) if values else float('nan')
+    median = staticmethod(median)
 
 
 def padding_overhead(backbone: torch.nn.Module, size: Tuple[int, int]) -> float:
@@ -100,7 +99,7 @@ def compare_attention_styles(cfg: Config,
             progress(f'[{style}] counting FLOPs')
             flops = flops_by_class(TensorForward(model, samples), (inputs, ))
         models[style] = model
-        results[style] = StyleResult(style, sum(p.numel() for p in model.parameters()), flops,
+        results[style] = StyleResult(style, count_parameters(model), flops,
                                      padding_overhead(model.backbone, input_size))
 
     def infer(model):

@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 import mmrest
+
 from ..apis.model import build_model
 from .timing import Entry, autocast, interleaved_timing
 
@@ -133,12 +134,13 @@ def benchmark_config(cfg,
         keep_every_detection(cfg.model)
     model, scope = build_model(cfg, checkpoint, dev)
     if fuse_conv_bn:
-        from mmengine.model import revert_sync_batchnorm
         from mmcv.cnn import fuse_conv_bn as fuse
+        from mmengine.model import revert_sync_batchnorm
         model = fuse(revert_sync_batchnorm(model))
     if real_data:
         from mmengine.runner import Runner
-        from .. apis.runner import check_data_roots
+
+        from ..apis.runner import check_data_roots
         check_data_roots(cfg, ('test', ))
         loader_cfg = copy.deepcopy(cfg.test_dataloader)
         loader_cfg.batch_size = batch_size

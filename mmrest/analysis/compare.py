@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from . import flops
+from .complexity import count_parameters
 from .timing import Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing
 
 
@@ -97,7 +98,7 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
     entries = interleaved_timing({name: make_call(m) for name, m in models.items()}, dev, iters,
                                  warmup, repeats, progress)
     for name, model in models.items():
-        entries[name].params = sum(p.numel() for p in model.parameters())
+        entries[name].params = count_parameters(model)
         if count_flops:  # per image, traced on the CPU
             entries[name].flops = flops.count_flops(model.cpu(), (x[:1].cpu(), ))[0]
     if dev.type == 'cpu':

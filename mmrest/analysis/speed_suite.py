@@ -47,12 +47,21 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import paper
 from ..apis import build_model, load_config, quiet_logger
+from ..models.backbones.rest import ATTN_STYLES
+from . import paper
 from .benchmark import device_name, keep_every_detection, software_versions
+from .complexity import count_parameters
 from .model_inputs import make_data_samples, num_classes_of
-from .timing import (Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing,
-                     short_error, synchronize)
+from .timing import (
+    Entry,
+    PeakMemory,
+    autocast,
+    call_in_fresh_process,
+    interleaved_timing,
+    short_error,
+    synchronize,
+)
 
 Say = Callable[[str], None]
 Size = Tuple[int, int]  # (H, W)
@@ -272,10 +281,6 @@ def _measurement(entry: Entry, precision: str, batch: int, size: Size, params: i
                        error=entry.error, **extra)
 
 
-def _params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
                     settings: Settings, say: Say, mode: str = 'predict',
                     batch_for: Optional[Callable] = None) -> PartResult:
@@ -299,7 +304,7 @@ def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
                 batch = batch_for(model, scope, amp) if batch_for else 1
             except Exception as error:  # noqa: BLE001 (reported; the others are timed)
                 result.measurements.append(Measurement(name, precision, 0, size,
-                                                       _params(model),
+                                                       count_parameters(model),
                                                        error=short_error(error)))
                 continue
             batches[name] = batch
@@ -313,7 +318,7 @@ def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
         say(f'[{part}] timing {len(calls)} models, {precision}, {size[1]}x{size[0]}')
         for name, entry in _time(calls, settings, device, say).items():
             result.measurements.append(_measurement(entry, precision, batches[name], size,
-                                                    _params(built[name][0]), device))
+                                                    count_parameters(built[name][0]), device))
         del calls
         if device.type == 'cuda':
             torch.cuda.empty_cache()
@@ -379,14 +384,14 @@ def part_imagenet(settings: Settings, say: Say) -> PartResult:
 
 
 def part_attn_styles(settings: Settings, say: Say) -> PartResult:
-    from .attn_styles import STYLES, compare_attention_styles
+    from .attn_styles import compare_attention_styles
     size = settings.maskrcnn_size
     result = PartResult('attn_styles', f'Attention styles, Mask R-CNN ResTv2-T, {size[1]}x'
                         f'{size[0]}, batch 1 (ms per image; FLOPs by operator class)')
     cfg = _load(ATTN_STYLE_CONFIG, settings.quick)
     for precision in settings.precisions():
         styles = compare_attention_styles(
-            cfg, STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
+            cfg, ATTN_STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
             repeats=settings.repeats, amp=precision == 'amp', count_flops=precision == 'fp32',
             progress=say, round_seconds=settings.round_seconds, deadline=settings.deadline)
         for style in styles:
@@ -458,7 +463,7 @@ def part_training(settings: Settings, say: Say) -> PartResult:
             say(f'  building {name}')
             model, optim_wrapper, data = _training_setup(TRAINING_CONFIG, with_cp, device,
                                                          amp, size, batch, settings.quick)
-            params[name] = _params(model)
+            params[name] = count_parameters(model)
 
             def step(model=model, optim_wrapper=optim_wrapper, data=data):
                 model.train_step(copy.deepcopy(data), optim_wrapper)

@@ -10,11 +10,16 @@ import time
 import traceback
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
 Say = Callable[[str], None]
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, NaN for no values (a model that failed)."""
+    return statistics.median(values) if values else float('nan')
 
 
 def synchronize(device: torch.device) -> None:
@@ -163,7 +168,7 @@ class Entry:
         return self.error is None and bool(self.times)
 
     def median_ms(self) -> float:
-        return 1000 * statistics.median(self.times) if self.times else float('nan')
+        return 1000 * median(self.times)
 
 
 def interleaved_timing(calls: Dict[str, Callable[[], object]], device: torch.device,

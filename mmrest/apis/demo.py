@@ -28,6 +28,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 
 from mmrest.datasets.synthetic import DEFAULT_CLASSES, SyntheticCocoInfo, make_synthetic_coco
+
+from ..analysis.complexity import count_parameters
 from ..utils.configs import config_dir
 from .model import build_model
 from .runner import USER_ERRORS, ConfigError, load_config, test, train
@@ -407,7 +409,7 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
     train_start = time.perf_counter()
     runner = train(train_cfg)
     train_time = time.perf_counter() - train_start
-    num_params = sum(p.numel() for p in runner.model.parameters())
+    num_params = count_parameters(runner.model)
     log_dir = runner.log_dir
     del runner
     checkpoint = _last_checkpoint(work_dir, iters)

@@ -10,6 +10,12 @@ import torch.nn as nn
 from mmengine.config import Config
 
 
+def scope_of(cfg: Config) -> str:
+    """The OpenMMLab package a config builds its model with (mmdet, mmseg or mmpretrain):
+    its ``default_scope``, mmdet's when it names none (as mmengine's tools assume)."""
+    return cfg.get('default_scope') or 'mmdet'
+
+
 @contextmanager
 def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
     """Keep mmengine's current logger at ``level`` inside the block: outside a runner (no
@@ -41,7 +47,7 @@ def build_model(cfg: Config,
     from mmengine.runner import load_checkpoint
 
     import mmrest  # noqa: F401  (registers the backbones)
-    scope = cfg.get('default_scope', 'mmdet')
+    scope = scope_of(cfg)
     init_default_scope(scope)
     model_cfg = copy.deepcopy(cfg.model)
     if checkpoint is None and model_cfg.get('backbone') is not None:
