@@ -3,6 +3,4 @@
 _base_ = ['./cascade_mask_rcnn_restv2_t_3x.py']
 
 model = dict(
-    backbone=dict(
-        arch='base', drop_path_rate=0.3,
-        init_cfg=dict(checkpoint='checkpoints/restv2_base_224.pth')))
+    backbone=dict(_delete_=True, **_base_.restv2_base))

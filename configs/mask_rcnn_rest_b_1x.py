@@ -2,9 +2,6 @@
 # Paper: 49.8M parameters, 41.6 box AP / 38.7 mask AP.
 _base_ = ['./mask_rcnn_rest_s_1x.py']
 
-pretrained = 'checkpoints/rest_base.pth'
-
 model = dict(
-    backbone=dict(
-        arch='base', drop_path_rate=0.2, init_cfg=dict(checkpoint=pretrained)),
+    backbone=dict(_delete_=True, **_base_.rest_base),
     neck=dict(in_channels=[96, 192, 384, 768]))

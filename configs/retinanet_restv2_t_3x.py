@@ -11,5 +11,8 @@ model = dict(
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
-warmup, steps = _base_.param_scheduler
-param_scheduler = [warmup, dict(steps, end=max_epochs, milestones=[27, 33])]
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33],
+         gamma=0.1),
+]

@@ -2,8 +2,5 @@
 # Tiny one). Paper: 72.9M parameters, 49.2 mIoU (multi-scale testing).
 _base_ = ['./upernet_restv2_t_160k_ade20k.py']
 
-pretrained = 'checkpoints/restv2_small_224.pth'
-
 model = dict(
-    backbone=dict(
-        arch='small', drop_path_rate=0.2, init_cfg=dict(checkpoint=pretrained)))
+    backbone=dict(_delete_=True, **_base_.restv2_small))

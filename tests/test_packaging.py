@@ -59,6 +59,7 @@ print('RESULT get_config', seg.model.backbone.type, seg.model.backbone.arch)
 mim = Path(mmrest.__file__).parent / '.mim'
 index = modelindex.load(str(mim / 'model-index.yml'))
 missing = [m.config for m in index.models if not (mim / m.config).is_file()]
+missing += sorted({c.readme for c in index.collections if not (mim / c.readme).is_file()})
 print('RESULT index', len(index.models), len(missing))
 """
 

@@ -1,6 +1,6 @@
 # The backbones of mmrest's detection and segmentation configs as the papers fine-tune them
-# (the authors' ImageNet weights, drop path 0.1 for ResTv2-T and ResT-S; the larger variants
-# override arch, drop_path_rate and the checkpoint), and how their parameters are decayed.
+# (the authors' ImageNet weights, drop path 0.1 for ResTv2-T and ResT-S; presets for the larger
+# variants below), and how their parameters are decayed.
 # Configs take them as `_base_.restv2_tiny` etc.; the frozen_stages / norm_eval / with_cp
 # defaults (-1 / False / False) are the papers' settings.
 # Override a checkpoint with --cfg-options model.backbone.init_cfg.checkpoint=/path/to/file.pth
@@ -19,6 +19,18 @@ rest_small = dict(
     # the next stage receives the normalised map.
     norm_in_trunk=True,
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/rest_small.pth'))
+
+# The larger variants: their arch, drop path (ResTv2 paper App. C.2; ResT v1: its ImageNet
+# rates) and the authors' ImageNet checkpoint; everything else as above.
+restv2_small = dict(restv2_tiny, arch='small', drop_path_rate=0.2,
+                    init_cfg=dict(type='Pretrained',
+                                  checkpoint='checkpoints/restv2_small_224.pth'))
+restv2_base = dict(restv2_tiny, arch='base', drop_path_rate=0.3,
+                   init_cfg=dict(type='Pretrained', checkpoint='checkpoints/restv2_base_224.pth'))
+rest_base = dict(rest_small, arch='base', drop_path_rate=0.2,
+                 init_cfg=dict(type='Pretrained', checkpoint='checkpoints/rest_base.pth'))
+rest_large = dict(rest_small, arch='large', drop_path_rate=0.3,
+                  init_cfg=dict(type='Pretrained', checkpoint='checkpoints/rest_large.pth'))
 
 # Input normalisation as the authors trained each family. Their ResT (v1) detectors keep
 # detectron2's defaults: BGR images, Caffe means, std 1. ResTv2 models (and every
