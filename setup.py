@@ -24,7 +24,7 @@ setup(
     # mmrest/.mim links to configs/, tools/ and model-index.yml (MANIFEST.in): wheels hold
     # them as files, the layout mmengine's `mmrest::` configs and `mim` read.
     include_package_data=True,
-    python_requires='>=3.8',
+    python_requires='>=3.10',  # X | Y type unions (PEP 604) in signatures
     # Ranges, never torch, torchvision, numpy or mmcv: installing mmrest into an existing
     # OpenMMLab environment keeps what is there (README "Installation").
     install_requires=read_requirements('runtime.txt'),

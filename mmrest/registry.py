@@ -5,8 +5,7 @@ import importlib
 from typing import Iterable
 
 from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import \
-    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmrest', locations=['mmrest.models'])
@@ -18,13 +17,16 @@ DOWNSTREAM_PACKAGES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 def register_everywhere(registry_name: str, classes: Iterable[type]) -> None:
-    """Register ``classes`` in ``<pkg>.registry.<registry_name>`` of every installed
-    downstream package (a package that is not installed is skipped)."""
+    """Register ``classes`` in ``<pkg>.registry.<registry_name>`` of mmdet, mmseg and
+    mmpretrain, which mmrest requires (requirements/runtime.txt: its configs, tools and APIs
+    use all three)."""
     classes = list(classes)
     for package in DOWNSTREAM_PACKAGES:
         try:
             registry = getattr(importlib.import_module(f'{package}.registry'), registry_name)
-        except ImportError:
-            continue
+        except ImportError as error:
+            raise ImportError(f'mmrest needs {package} (requirements/runtime.txt: mmdet, '
+                              f'mmsegmentation and mmpretrain); importing it failed: '
+                              f'{error}') from error
         for cls in classes:
             registry.register_module(module=cls, force=True)
