@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Optional
 
+
 def _run(command: List[str]) -> Optional[str]:
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=60,

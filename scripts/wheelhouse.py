@@ -182,7 +182,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--python-version', default=f'{sys.version_info[0]}.{sys.version_info[1]}',
                         help="the target's Python, e.g. 3.12 (default: this Python's)")
     parser.add_argument('--platform', action='append', dest='platforms',
-                        help=f'wheel platform tag, repeatable (default: {" ".join(DEFAULT_PLATFORMS)})')
+                        help='wheel platform tag, repeatable (default: '
+                        f'{" ".join(DEFAULT_PLATFORMS)})')
     parser.add_argument('--have', type=Path,
                         help="the target Python's `pip freeze`: packages it has in a version the "
                         'constraints allow are not fetched (for MMREST_TORCH=system)')

@@ -75,7 +75,8 @@ def test_interaction_variants():
     assert not hasattr(no_in.stage2[0].attn, 'transform_norm')
     # ResTv2 with the MHIM of Appendix B: same module as v1's interaction.
     mhim = ResTV2(arch=TINY, interaction='conv_in')
-    assert mhim.stage2[0].attn.head_interaction and not ResTV2(arch=TINY).stage2[0].attn.head_interaction
+    assert mhim.stage2[0].attn.head_interaction
+    assert not ResTV2(arch=TINY).stage2[0].attn.head_interaction
     x1, x2 = (run(m) for m in (ResT(arch=TINY, interaction='conv'), ResT(arch=TINY)))
     assert not torch.allclose(x1[1], x2[1])
 

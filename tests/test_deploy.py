@@ -17,9 +17,16 @@ onnx = pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
 from mmrest import ResT, ResTV2  # noqa: E402
-from mmrest.deploy import (DynamicAdaptiveAvgPool2d, OnnxMismatchError,  # noqa: E402
-                           PreciseInstanceNorm2d, export_backbone, export_model,
-                           export_rewrites, onnx_session, verify_onnx)
+from mmrest.deploy import (  # noqa: E402
+    DynamicAdaptiveAvgPool2d,
+    OnnxMismatchError,
+    PreciseInstanceNorm2d,
+    export_backbone,
+    export_model,
+    export_rewrites,
+    onnx_session,
+    verify_onnx,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.deploy import export_onnx as export_onnx_tool  # noqa: E402

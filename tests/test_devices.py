@@ -150,6 +150,7 @@ def test_training_step_and_prediction(device, name, data, single_thread):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope, init_default_scope
     from mmengine.runner import Runner
+
     from mmrest.apis import build_model, quiet_logger
     task = STEP_TASKS[name]
     cfg = load_config(str(task.config), cfg_options=task_options(task, data))
@@ -210,6 +211,7 @@ def test_fps_tool_on_gpu(tmp_path):
 @needs_gpu
 def test_speed_suite_quick_on_gpu(tmp_path):
     import json
+
     from tools.analysis.speed_suite import main
     # the papers' comparisons and a training step; scripts/gpu_check.sh times every part
     assert main(['--device', 'cuda', '--quick', '--amp', '--out', str(tmp_path),

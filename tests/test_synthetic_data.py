@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from mmrest.datasets import synthetic
-from mmrest.datasets.synthetic import (BACKGROUND_CLASS, DEFAULT_CLASSES, SUPPORTED_SHAPES,
-                                       make_synthetic_ade, make_synthetic_coco)
+from mmrest.datasets.synthetic import (
+    BACKGROUND_CLASS,
+    DEFAULT_CLASSES,
+    SUPPORTED_SHAPES,
+    make_synthetic_ade,
+    make_synthetic_coco,
+)
 
 SIZE = (96, 128)  # small but realistic enough: every shape type fits with room to overlap
 

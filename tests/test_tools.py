@@ -25,9 +25,9 @@ from mmengine.config import Config
 from mmrest import apis  # not `from ... import test`: pytest would collect it
 from mmrest.apis import ConfigError, load_config
 from mmrest.apis.runner import check_cfg_options, check_data_roots
-from tests.tiny_tasks import (TASKS, TINY_ARCH, Datasets, RecordRankHook, make_datasets,
-                              task_options)
-from tools import test as test_tool, train as train_tool
+from tests.tiny_tasks import TASKS, TINY_ARCH, Datasets, RecordRankHook, make_datasets, task_options
+from tools import test as test_tool
+from tools import train as train_tool
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / 'configs'

@@ -8,7 +8,6 @@ import os
 import sys
 from typing import List, Optional
 
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import exit_on_user_error, load_config, train  # noqa: E402
 from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402

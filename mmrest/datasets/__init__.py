@@ -12,9 +12,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
-    from .synthetic import (BACKGROUND_CLASS, DEFAULT_CLASSES, SUPPORTED_SHAPES,
-                            SyntheticAdeInfo, SyntheticCocoInfo, make_synthetic_ade,
-                            make_synthetic_coco)
+    from .synthetic import (
+        BACKGROUND_CLASS,
+        DEFAULT_CLASSES,
+        SUPPORTED_SHAPES,
+        SyntheticAdeInfo,
+        SyntheticCocoInfo,
+        make_synthetic_ade,
+        make_synthetic_coco,
+    )
 
 
 def __getattr__(name: str) -> Any:

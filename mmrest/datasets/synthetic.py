@@ -121,7 +121,8 @@ class _SyntheticInfo:
 
     def _summary(self, title: str, about: List[str], per_split: Dict[str, str]) -> str:
         h, w = self.image_size
-        lines = [f'{title} in {self.root}', *about, f'  image size: {w}x{h} (WxH), seed {self.seed}']
+        lines = [f'{title} in {self.root}', *about,
+                 f'  image size: {w}x{h} (WxH), seed {self.seed}']
         lines += [f'  {split}: {self.num_images[split]} images in {self.img_dirs[split]}, '
                   f'{where}' for split, where in per_split.items()]
         return '\n'.join(lines)

@@ -13,8 +13,14 @@ import sys
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.analysis.attn_styles import (STYLES, compare_attention_styles,  # noqa: E402
-                                         format_table, results_as_dicts, write_chart, write_csv)
+from mmrest.analysis.attn_styles import (  # noqa: E402
+    STYLES,
+    compare_attention_styles,
+    format_table,
+    results_as_dicts,
+    write_chart,
+    write_csv,
+)
 from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 

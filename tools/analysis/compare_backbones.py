@@ -16,8 +16,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
-from mmrest.analysis.compare import (BACKBONES, compare_backbones,  # noqa: E402
-                                     format_markdown)
+from mmrest.analysis.compare import BACKBONES, compare_backbones, format_markdown  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 

@@ -26,9 +26,15 @@ from pathlib import Path
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.analysis.speed_suite import (PARTS, Settings, SuiteReport,  # noqa: E402
-                                         command_line, format_markdown, run_suite,
-                                         write_report)
+from mmrest.analysis.speed_suite import (  # noqa: E402
+    PARTS,
+    Settings,
+    SuiteReport,
+    command_line,
+    format_markdown,
+    run_suite,
+    write_report,
+)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -19,8 +19,7 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.apis import exit_on_user_error  # noqa: E402
-from mmrest.deploy import (OnnxMismatchError, export_model, verification_sizes,  # noqa: E402
-                           verify_onnx)
+from mmrest.deploy import OnnxMismatchError, export_model, verification_sizes, verify_onnx  # noqa: E402
 from mmrest.utils.cli import parse_wh  # noqa: E402
 
 

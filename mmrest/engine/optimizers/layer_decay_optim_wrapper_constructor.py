@@ -47,8 +47,9 @@ class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     - ``decay_rate`` (float, required): e.g. 0.9.
     - ``decay_type`` (str): ``'stage_wise'`` (default) or ``'layer_wise'``.
     - ``num_layers`` (int, optional): id of the top; must be at least the largest backbone
-      id (for ResT 4 stage-wise, the number of blocks layer-wise) so that no scale exceeds 1. Defaults
-      to that largest id + 1. ConvNeXt's and ResTv2's ADE20K recipe uses 6, stage-wise.
+      id (for ResT 4 stage-wise, the number of blocks layer-wise) so that no scale exceeds 1.
+      Defaults to that largest id + 1. ConvNeXt's and ResTv2's ADE20K recipe uses 6,
+      stage-wise.
 
     Example:
         >>> optim_wrapper = dict(
