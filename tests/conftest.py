@@ -26,11 +26,22 @@ def single_thread():
 
 def pytest_configure(config):
     config.addinivalue_line(
+        'markers', 'slow: takes more than a few seconds (training runs, the wheel, ONNX, the '
+        'speed suite, whole models); `pytest -m "not slow"` is the short inner loop')
+    config.addinivalue_line(
         'markers', 'cuda: runs on an NVIDIA GPU (skipped without one; scripts/gpu_check.sh '
         'runs `pytest -m cuda`)')
 
 
 HAS_CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(scope='session')
+def data(tmp_path_factory):
+    """Small synthetic COCO-, ADE20K- and ImageNet-style sets (:mod:`tests.tiny_tasks`), made
+    once for every test that trains or evaluates on data."""
+    from tests.tiny_tasks import make_datasets
+    return make_datasets(tmp_path_factory.mktemp('data'))
 
 
 @pytest.fixture(params=['cpu', pytest.param('cuda', marks=[

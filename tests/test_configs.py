@@ -21,8 +21,9 @@ from mmengine.registry import DefaultScope, init_default_scope
 
 import mmrest
 from mmrest.analysis.model_inputs import make_data_samples
+from tests.common import CONFIGS, count_parameters
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / 'configs'
+CONFIG_DIR = CONFIGS
 TOP_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
 ALL_CONFIGS = sorted(
     str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
@@ -79,10 +80,6 @@ def backbone_channels(cfg: Config) -> List[int]:
     backbone = cfg.model.backbone
     dims = getattr(mmrest, backbone.type).arch_zoo[backbone.arch]['embed_dims']
     return [dims[i] for i in backbone.get('out_indices', (0, 1, 2, 3))]  # the default
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 class Built(NamedTuple):
@@ -220,12 +217,14 @@ def test_mask2former_recipe(name):
     assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs = 16
 
 
+@pytest.mark.slow  # builds every model
 def test_parameter_count(built):
     name = built.name
-    count_m = n_params(built.model) / 1e6
+    count_m = count_parameters(built.model) / 1e6
     assert abs(count_m - PAPER_PARAMS_M[name]) <= TOLERANCE_M, f'{name}: {count_m:.2f}M'
 
 
+@pytest.mark.slow  # builds every model
 def test_backbone_trains_whole(built):
     """The papers fine-tune every stage, with BatchNorm statistics updated, without
     activation checkpointing (the backbones' defaults)."""
@@ -233,6 +232,7 @@ def test_backbone_trains_whole(built):
     assert backbone.frozen_stages == -1 and not backbone.norm_eval and not backbone.with_cp
 
 
+@pytest.mark.slow  # builds every model
 def test_forward_wiring(built):
     """Backbone -> neck -> heads run: the configured channels match the backbone's."""
     name, model = built.name, built.model
@@ -254,6 +254,7 @@ def test_forward_wiring(built):
             assert len(cls_scores) == 5
 
 
+@pytest.mark.slow  # builds every model
 def test_optimizer_builds(built):
     name, cfg, model = built
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)

@@ -14,7 +14,6 @@ import copy
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import List, Sequence
 
 import pytest
@@ -22,10 +21,10 @@ import torch
 
 from mmrest import ResT, ResTV2
 from mmrest.apis import load_config
+from tests.common import REPO
 from tests.conftest import HAS_CUDA
-from tests.tiny_tasks import FAMILY_TASKS, TASKS, Datasets, make_datasets, task_options
+from tests.tiny_tasks import FAMILY_TASKS, TASKS, task_options
 
-REPO = Path(__file__).resolve().parent.parent
 TOLERANCE = 5e-4
 V1_GRADIENT_TOLERANCE = 5e-2
 MODELS = [(ResT, a) for a in ResT.arch_zoo] + [(ResTV2, a) for a in ResTV2.arch_zoo]
@@ -135,14 +134,10 @@ def test_activation_checkpointing_keeps_gradients(device, cls):
 
 
 # ------------------------------------------------------------------------------- whole models
-@pytest.fixture(scope='module')
-def data(tmp_path_factory) -> Datasets:
-    return make_datasets(tmp_path_factory.mktemp('data'))
-
-
 STEP_TASKS = {**{k: TASKS[k] for k in ('mask_rcnn', 'retinanet', 'upernet')}, **FAMILY_TASKS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(STEP_TASKS))
 def test_training_step_and_prediction(device, name, data, single_thread):
     """One training step (AMP on a GPU, as the papers train; fp32 on the CPU) and one

@@ -23,8 +23,10 @@ from mmengine.config import Config
 
 import mmrest
 from mmrest.utils.configs import config_dir
+from tests.common import REPO, count_parameters
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 NEVER_INSTALLED = ('torch', 'torchvision', 'numpy', 'mmcv')
 
 USER_CONFIG = """\
@@ -160,7 +162,7 @@ def test_user_project_with_mmrest_bases(installed, user_dir):
                if line.startswith('RESULT')}
     backbone, params, num_classes = results['user_config']
     # The paper config's ResTv2-T (from the wheel) under the user's 3-class heads.
-    expected = sum(p.numel() for p in mmrest.ResTV2(arch='tiny').parameters())
+    expected = count_parameters(mmrest.ResTV2(arch='tiny'))
     assert (backbone, int(params), int(num_classes)) == ('ResTV2', expected, 3)
     assert results['get_config'] == ['ResTV2', 'tiny']
     count, missing = map(int, results['index'])

@@ -8,8 +8,8 @@ import pytest
 from mmengine.registry import DefaultScope
 
 import mmrest
+from tests.common import FLAT
 
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8))
 SCOPES = ['mmdet', 'mmseg', 'mmpretrain']
 
 
@@ -20,17 +20,18 @@ SCOPES = ['mmdet', 'mmseg', 'mmpretrain']
 def test_builds_in_every_scope(scope, type_name, cls):
     registry = importlib.import_module(f'{scope}.registry').MODELS
     with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(dict(type=type_name, arch=TINY, out_indices=(1, 3)))
+        model = registry.build(dict(type=type_name, arch=FLAT, out_indices=(1, 3)))
     assert type(model) is cls and model.out_indices == (1, 3)
 
 
+@pytest.mark.slow  # a fresh interpreter imports the whole stack
 def test_custom_imports_in_a_fresh_interpreter(tmp_path):
     """What a user's config does: nothing imports mmrest but ``custom_imports``."""
     script = textwrap.dedent(f"""
         import importlib
         from mmengine.config import Config
         from mmengine.registry import DefaultScope
-        arch = {TINY!r}
+        arch = {FLAT!r}
         for scope in {SCOPES!r}:
             for type_name in ('ResTV2', 'mmrest.ResT'):
                 path = {str(tmp_path)!r} + f'/{{scope}}.py'

@@ -22,13 +22,12 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmrest.datasets.synthetic import make_synthetic_ade, make_synthetic_coco
-
-CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
+from tests.common import CONFIGS, DIMS, FLAT
 
 IMAGE_SIZE = (128, 160)  # (h, w) of the synthetic detection / segmentation images
 NUM_TRAIN, NUM_VAL = 4, 2
-TINY_DIMS = [16, 32, 64, 128]
-TINY_ARCH = dict(embed_dims=TINY_DIMS, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8])
+TINY_DIMS = list(DIMS)
+TINY_ARCH = {key: list(value) for key, value in FLAT.items()}  # as a config holds it
 IMAGENET_CLASSES = ('class_a', 'class_b', 'class_c', 'class_d', 'class_e')
 IMAGENET_PER_CLASS = (2, 1)  # train, val images per class
 

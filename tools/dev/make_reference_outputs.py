@@ -385,34 +385,37 @@ def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
 
 # The authors' ImageNet model files, per ResT version, and the class their factories build.
 AUTHORS_CLASSIFIERS = {'v1': ('models/rest.py', 'ResT'), 'v2': ('models/rest_v2.py', 'ResTV2')}
-# The archs mmrest's tests build besides the presets (embed_dims, depths, num_heads).
+# The archs mmrest's tests build besides the presets (tests/common.py: embed_dims, depths,
+# num_heads).
 _TEST_TINY = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8])
 _TEST_OTHER = dict(embed_dims=[24, 48, 96, 192], depths=[1, 2, 2, 1], num_heads=[1, 2, 4, 8])
-_TEST_TASKS = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8])
-_TEST_STYLES = dict(embed_dims=[16, 32, 64, 128], depths=[1, 2, 2, 2], num_heads=[1, 2, 4, 8])
+_TEST_FLAT = dict(embed_dims=[16, 32, 64, 128], depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8])
+_TEST_WINDOWED = dict(embed_dims=[16, 32, 64, 128], depths=[1, 2, 2, 2], num_heads=[1, 2, 4, 8])
 # name: (version, the authors' factory, arch instead of the factory's (None: its own),
 # {input: what is kept}, which tests use it). 'stages': each stage's token map; 'logits'.
 IMAGENET_MODELS: Dict[str, Tuple[str, str, Optional[Dict[str, List[int]]], Dict[str, str],
                                  str]] = {
     'rest_lite': ('v1', 'rest_lite', None, {'224x224': 'logits'},
-                  'test_imagenet.py, test_authors_checkpoints.py'),
-    'rest_small': ('v1', 'rest_small', None, {}, 'test_authors_checkpoints.py'),
-    'rest_base': ('v1', 'rest_base', None, {}, 'test_authors_checkpoints.py'),
-    'rest_large': ('v1', 'rest_large', None, {}, 'test_authors_checkpoints.py'),
+                  'test_checkpoint/test_authors_imagenet.py, test_authors_upernet.py'),
+    'rest_small': ('v1', 'rest_small', None, {}, 'test_checkpoint/test_authors_upernet.py'),
+    'rest_base': ('v1', 'rest_base', None, {}, 'test_checkpoint/test_authors_upernet.py'),
+    'rest_large': ('v1', 'rest_large', None, {}, 'test_checkpoint/test_authors_upernet.py'),
     'restv2_tiny': ('v2', 'restv2_tiny', None, {'224x224': 'logits'},
-                    'test_imagenet.py, test_authors_checkpoints.py'),
-    'restv2_small': ('v2', 'restv2_small', None, {}, 'test_authors_checkpoints.py'),
-    'restv2_base': ('v2', 'restv2_base', None, {}, 'test_authors_checkpoints.py'),
-    'restv2_large': ('v2', 'restv2_large', None, {}, 'test_authors_checkpoints.py'),
+                    'test_checkpoint/test_authors_imagenet.py, test_authors_upernet.py'),
+    'restv2_small': ('v2', 'restv2_small', None, {}, 'test_checkpoint/test_authors_upernet.py'),
+    'restv2_base': ('v2', 'restv2_base', None, {}, 'test_checkpoint/test_authors_upernet.py'),
+    'restv2_large': ('v2', 'restv2_large', None, {}, 'test_checkpoint/test_authors_upernet.py'),
     'rest_test_tiny': ('v1', 'rest_lite', _TEST_TINY, {'224x224': 'stages', '64x96': 'stages'},
-                       'test_checkpoints.py (TINY), test_backbones.py (TINY_ARCH)'),
+                       'test_checkpoint/test_loading.py, test_models/test_backbones.py (TINY)'),
     'restv2_test_tiny': ('v2', 'restv2_tiny', _TEST_TINY,
                          {'224x224': 'stages', '64x96': 'stages'},
-                         'test_checkpoints.py (TINY), test_backbones.py (TINY_ARCH)'),
-    'restv2_test_other': ('v2', 'restv2_tiny', _TEST_OTHER, {}, 'test_checkpoints.py (OTHER)'),
-    'restv2_test_tasks': ('v2', 'restv2_tiny', _TEST_TASKS, {},
-                          'test_families.py (tiny_tasks.TINY_ARCH)'),
-    'restv2_test_styles': ('v2', 'restv2_tiny', _TEST_STYLES, {}, 'test_attn_styles.py (TINY)'),
+                         'test_checkpoint/test_loading.py, test_models/test_backbones.py (TINY)'),
+    'restv2_test_other': ('v2', 'restv2_tiny', _TEST_OTHER, {},
+                          'test_checkpoint/test_loading.py (OTHER)'),
+    'restv2_test_tasks': ('v2', 'restv2_tiny', _TEST_FLAT, {},
+                          'test_apis/test_families.py (FLAT)'),
+    'restv2_test_styles': ('v2', 'restv2_tiny', _TEST_WINDOWED, {},
+                           'test_models/test_attn_styles.py (WINDOWED)'),
 }
 # Seeded inputs: the ImageNet size, and a small one whose height and width differ.
 IMAGENET_INPUTS = {'224x224': ((2, 3, 224, 224), 2), '64x96': ((2, 3, 64, 96), 3)}

@@ -13,7 +13,6 @@ maps reaches 4e-4 by stage 4 in either implementation. No detectron2, no network
 import json
 import pickle
 import re
-from pathlib import Path
 from typing import Dict, Tuple
 
 import numpy as np
@@ -24,12 +23,12 @@ from mmengine.config import Config
 
 from mmrest.apis import build_model, load_config
 from mmrest.checkpoint import CheckpointMismatchError, convert_official, recognise_official
+from tests.common import CONFIGS, FIXTURES
 from tools.convert_official import main as convert_main
 from tools.dev.reference_weights import reference_state_dict
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / 'configs'
-FIXTURES = Path(__file__).resolve().parent / 'fixtures'
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 D2 = json.loads((FIXTURES / 'detectron2_rest.json').read_text())
 OUTPUTS = dict(np.load(FIXTURES / 'detectron2_rest.npz'))
 # The authors' published detectron2 files and the mmrest config each belongs to.

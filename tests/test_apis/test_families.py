@@ -1,7 +1,8 @@
 """Cascade Mask R-CNN and Mask2Former on ResTv2 (mmdet's and mmseg's recipes): each family
 trains two iterations and runs a test pass on small synthetic data (COCO-style instances,
 ADE-style masks), its backbone loading a checkpoint in the authors' layout through
-``init_cfg``; the FPS tool times them (the speed suite's parts: tests/test_speed_suite.py)."""
+``init_cfg``; the FPS tool times them (the speed suite's parts:
+tests/test_analysis/test_speed_suite.py)."""
 import json
 from pathlib import Path
 
@@ -9,18 +10,11 @@ import pytest
 
 from mmrest import ResTV2, apis
 from mmrest.apis import load_config
-from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, Datasets, make_datasets, task_options
+from tests.common import CONFIGS
+from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, task_options
 from tools.dev.imagenet_reference import write_authors_imagenet
 
-CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
-
-
-pytestmark = pytest.mark.usefixtures('single_thread')
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory) -> Datasets:
-    return make_datasets(tmp_path_factory.mktemp('data'))
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('single_thread')]
 
 
 @pytest.fixture(scope='module')

@@ -6,8 +6,7 @@ import torch
 
 from mmrest import ResT, ResTV2
 from mmrest.models.layers import EfficientMultiheadAttention
-
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+from tests.common import TINY
 
 
 @pytest.mark.parametrize('sr_ratio,heads', [(8, 1), (4, 2), (2, 4), (1, 8)])
@@ -81,6 +80,7 @@ def test_benchmark_tool_rejects_bad_arguments(tmp_path):
               'cpu'])
 
 
+@pytest.mark.slow
 def test_compare_backbones_tool_on_cpu(tmp_path):
     from tools.analysis.compare_backbones import main
     out = tmp_path / 'bench.md'

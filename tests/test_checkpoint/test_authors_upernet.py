@@ -27,15 +27,15 @@ import torch.nn as nn
 from mmrest import ResT, ResTV2
 from mmrest.apis import build_model, check_checkpoint_fits, load_config
 from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError, recognise_official
-from tests.tiny_tasks import TASKS, make_datasets, task_options
+from tests.common import CONFIGS, FIXTURES, REPO
+from tests.tiny_tasks import TASKS, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
 from tools.dev import imagenet_reference
 from tools.dev.reference_weights import reference_state_dict
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / 'configs'
-FIXTURES = Path(__file__).resolve().parent / 'fixtures'
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 UPERNET = json.loads((FIXTURES / 'upernet_restv2.json').read_text())
 OUTPUTS = dict(np.load(FIXTURES / 'upernet_restv2.npz'))
 UPERNET_CONFIGS = {'restv2_tiny': 'upernet_restv2_t_160k_ade20k.py',
@@ -144,13 +144,12 @@ def test_whole_upernet_file_loads_as_it_is(tiny_file):
     assert_authors_outputs(model, 'restv2_tiny')
 
 
-def test_upernet_file_through_the_test_tools_and_the_inferencer(tiny_file, tmp_path):
+def test_upernet_file_through_the_test_tools_and_the_inferencer(tiny_file, data, tmp_path):
     """mmrest's tools/test.py, mmseg's own tools/test.py (custom_imports) and MMSegInferencer,
     on synthetic ADE20K-style images, predict the same label maps from the authors' file."""
     import mmseg
     from mmseg.apis import MMSegInferencer
     from PIL import Image
-    data = make_datasets(tmp_path / 'data')
     task = TASKS['upernet']
     tiny_keys = [k for k in task_options(task, data) if k.startswith((
         'model.backbone.', 'model.decode_head.', 'model.auxiliary_head.'))]

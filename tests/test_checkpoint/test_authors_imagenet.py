@@ -9,11 +9,12 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
+from tests.common import CONFIGS as REPO_CONFIGS
 from tools.convert_official import convert  # noqa: E402
 from tools.convert_official import main as convert_main
 from tools.dev.imagenet_reference import imagenet_model, recorded, write_authors_imagenet  # noqa: E402
 
-CONFIGS = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'imagenet')
+CONFIGS = str(REPO_CONFIGS / 'imagenet')
 VARIANTS = {'rest_lite': ('v1', 'lite'), 'rest_s': ('v1', 'small'), 'rest_b': ('v1', 'base'),
             'rest_l': ('v1', 'large'), 'restv2_t': ('v2', 'tiny'), 'restv2_s': ('v2', 'small'),
             'restv2_b': ('v2', 'base'), 'restv2_l': ('v2', 'large')}

@@ -13,9 +13,9 @@ import mmrest
 from mmrest import ResT, ResTV2
 from mmrest.engine import ResTLayerDecayOptimWrapperConstructor
 from mmrest.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from tests.common import DEEP
 
 LR, WD, RATE = 1e-3, 0.05, 0.9
-TINY_ARCH = dict(embed_dims=(16, 32, 64, 128), depths=(1, 2, 2, 1), num_heads=(1, 2, 4, 8))
 
 
 class Detector(nn.Module):
@@ -44,7 +44,7 @@ def group_of(optimizer: torch.optim.Optimizer, model: nn.Module) -> Dict[str, di
 
 @pytest.fixture(scope='module')
 def detector() -> Detector:
-    return Detector(ResTV2(arch=TINY_ARCH))
+    return Detector(ResTV2(arch=DEEP))
 
 
 def test_stage_wise_scales(detector):
@@ -112,7 +112,7 @@ def test_layer_wise_ids_follow_blocks(detector):
 def test_bare_backbone_and_resT_v1_names():
     # Without the ``backbone.`` prefix, and with v1's module names (BN patch embeddings,
     # transform_conv); the last output norm of out_indices=(1, 2) is norm2 (stage 3).
-    backbone = ResT(arch=TINY_ARCH, out_indices=(1, 2))
+    backbone = ResT(arch=DEEP, out_indices=(1, 2))
     optimizer = make_constructor(decay_rate=0.5, num_layers=6)(backbone).optimizer
     groups = group_of(optimizer, backbone)
     assert set(groups) == {n for n, _ in backbone.named_parameters()}
@@ -124,7 +124,7 @@ def test_bare_backbone_and_resT_v1_names():
 
 
 def test_cwin_convs_go_with_the_end_of_their_stage():
-    model = Detector(ResTV2(arch=TINY_ARCH, attn_style='cwin', window_size=4))
+    model = Detector(ResTV2(arch=DEEP, attn_style='cwin', window_size=4))
     groups = group_of(make_constructor(decay_rate=RATE, num_layers=6)(model).optimizer, model)
     assert groups['backbone.cwin2.conv.weight']['lr'] == pytest.approx(LR * RATE**4)
     groups = group_of(
@@ -136,14 +136,14 @@ def test_cwin_convs_go_with_the_end_of_their_stage():
 
 @pytest.mark.parametrize('decay_type', ['stage_wise', 'layer_wise'])
 def test_frozen_parameters_are_left_out(decay_type):
-    model = Detector(ResTV2(arch=TINY_ARCH, frozen_stages=1))
+    model = Detector(ResTV2(arch=DEEP, frozen_stages=1))
     optimizer = make_constructor(decay_rate=RATE, decay_type=decay_type)(model).optimizer
     groups = group_of(optimizer, model)
     assert not any(n.startswith(('backbone.stem.', 'backbone.stage1.', 'backbone.norm0.'))
                    for n in groups)
     assert 'backbone.patch_2.proj.weight' in groups and 'neck.weight' in groups
     # Freezing does not renumber what stays trainable: same lr as without freezing.
-    unfrozen = Detector(ResTV2(arch=TINY_ARCH))
+    unfrozen = Detector(ResTV2(arch=DEEP))
     reference = group_of(
         make_constructor(decay_rate=RATE, decay_type=decay_type)(unfrozen).optimizer, unfrozen)
     for name in ('backbone.stage2.0.attn.q.weight', 'backbone.stage4.0.attn.q.weight'):
@@ -189,7 +189,7 @@ def test_registered_in_downstream_scopes(package):
 def test_builds_a_working_optimizer(scope: Optional[str], type_name: str):
     if scope is not None:
         pytest.importorskip(scope)
-    model = Detector(ResTV2(arch=TINY_ARCH))
+    model = Detector(ResTV2(arch=DEEP))
     cfg = dict(
         type='OptimWrapper',
         optimizer=dict(type='AdamW', lr=LR, betas=(0.9, 0.999), weight_decay=WD),

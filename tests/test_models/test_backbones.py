@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-import mmrest
 from mmrest import ResT, ResTV2
+from tests.common import TINY, count_parameters
 from tools.dev.imagenet_reference import authors_imagenet_state, imagenet_model, recorded
 
 # ImageNet parameters of the authors' code (classifier included), ARCHITECTURE.md.
@@ -16,18 +16,13 @@ AUTHORS_PARAMS = {
     (ResT, 'large'): 51.68e6, (ResTV2, 'tiny'): 30.43e6, (ResTV2, 'small'): 41.21e6,
     (ResTV2, 'base'): 55.97e6, (ResTV2, 'large'): 86.53e6,
 }
-TINY_ARCH = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize('cls,arch', list(AUTHORS_PARAMS))
 def test_imagenet_parameter_counts(cls, arch):
     model = cls(arch=arch, out_indices=(3, ))  # norm3 plays the classifier's final norm
     head = model.embed_dims[-1] * 1000 + 1000
-    assert abs(n_params(model) + head - AUTHORS_PARAMS[(cls, arch)]) <= 0.01e6
+    assert abs(count_parameters(model) + head - AUTHORS_PARAMS[(cls, arch)]) <= 0.01e6
 
 
 @pytest.mark.parametrize('cls,arch', list(AUTHORS_PARAMS))
@@ -64,11 +59,11 @@ def test_multiple_of_32_equals_plain_computation(cls, size, fused_attn, tol):
     InstanceNorm over attention maps turns rounding into ~1e-4 by stage 4 in either code,
     more than 1e-5 (mmrest's float32 against float64: tests/test_devices.py).
     """
-    model = cls(arch=TINY_ARCH, fused_attn=fused_attn).eval()
-    report = model.load_pretrained({'model': authors_imagenet_state(cls.version, TINY_ARCH)})
+    model = cls(arch=TINY, fused_attn=fused_attn).eval()
+    report = model.load_pretrained({'model': authors_imagenet_state(cls.version, TINY)})
     assert report.missing == [] and report.unexpected == []
     model.double()
-    name = f'{imagenet_model(cls.version, TINY_ARCH)}/{size[0]}x{size[1]}'
+    name = f'{imagenet_model(cls.version, TINY)}/{size[0]}x{size[1]}'
     x = recorded(f'input.{size[0]}x{size[1]}').double()
     assert x.shape == (2, 3, *size)
     with torch.no_grad():
@@ -96,15 +91,15 @@ def test_unknown_arch_lists_valid_ones():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match='out_indices'):
-        ResTV2(arch=TINY_ARCH, out_indices=(4, ))
+        ResTV2(arch=TINY, out_indices=(4, ))
     with pytest.raises(ValueError, match='frozen_stages'):
-        ResTV2(arch=TINY_ARCH, frozen_stages=5)
+        ResTV2(arch=TINY, frozen_stages=5)
     with pytest.raises(ValueError, match=r'\(B, C, H, W\)'):
-        ResTV2(arch=TINY_ARCH)(torch.randn(3, 32, 32))
+        ResTV2(arch=TINY)(torch.randn(3, 32, 32))
 
 
 def test_custom_arch_and_out_indices():
-    model = ResTV2(arch=dict(TINY_ARCH, sr_ratios=(4, 2, 1, 1)), out_indices=(1, 3)).eval()
+    model = ResTV2(arch=dict(TINY, sr_ratios=(4, 2, 1, 1)), out_indices=(1, 3)).eval()
     outs = model(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [32, 128]
     assert not hasattr(model, 'norm0') and hasattr(model, 'norm3')
@@ -114,7 +109,7 @@ def test_custom_arch_and_out_indices():
 @pytest.mark.parametrize('cls', [ResT, ResTV2])
 @pytest.mark.parametrize('frozen_stages', [0, 2, 4])
 def test_frozen_stages(cls, frozen_stages):
-    model = cls(arch=TINY_ARCH, frozen_stages=frozen_stages)
+    model = cls(arch=TINY, frozen_stages=frozen_stages)
     model.init_weights()
     model.train()
     frozen = {'stem'} | {f'patch_{i + 1}' for i in range(1, frozen_stages)} | \
@@ -136,19 +131,19 @@ def test_frozen_stages(cls, frozen_stages):
 
 @pytest.mark.parametrize('cls', [ResT, ResTV2])
 def test_norm_eval_keeps_batchnorm_in_eval_mode(cls):
-    model = cls(arch=TINY_ARCH, norm_eval=True).train()
+    model = cls(arch=TINY, norm_eval=True).train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns and all(not m.training for m in bns)
     assert model.stage1.training
-    model = cls(arch=TINY_ARCH, norm_eval=False).train()
+    model = cls(arch=TINY, norm_eval=False).train()
     assert all(m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
 
 
 @pytest.mark.parametrize('cls', [ResT, ResTV2])
 def test_with_cp_gives_same_outputs_and_gradients(cls):
-    plain = cls(arch=TINY_ARCH, drop_path_rate=0.0)
+    plain = cls(arch=TINY, drop_path_rate=0.0)
     plain.init_weights()
-    ckpt = cls(arch=TINY_ARCH, with_cp=True)
+    ckpt = cls(arch=TINY, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
     # eval: BN statistics must not move between the two runs; gradients still flow.
     plain.eval()
@@ -173,12 +168,10 @@ def test_drop_path_rises_linearly():
 
 
 def test_default_init_is_the_authors():
-    model = ResTV2(arch=TINY_ARCH)
+    model = ResTV2(arch=TINY)
     model.init_weights()
     assert model.is_init
     assert torch.all(model.stage1[0].attn.q.bias == 0)
     assert model.stage3[0].mlp.fc1.weight.std().item() == pytest.approx(0.02, rel=0.2)
 
 
-def test_version_exported():
-    assert isinstance(mmrest.__version__, str)

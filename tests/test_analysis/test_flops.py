@@ -8,7 +8,7 @@ from mmrest import ResTV2
 from mmrest.analysis import count_flops, flops_by_class, summarize_backbone
 
 
-@pytest.mark.parametrize('size', [(224, 224), (800, 1280)])
+@pytest.mark.parametrize('size', [(224, 224), pytest.param((800, 1280), marks=pytest.mark.slow)])
 def test_fused_and_explicit_attention_count_the_same(size):
     image = torch.randn(1, 3, *size)
     counts = {}
@@ -32,6 +32,7 @@ def test_summary_and_class_totals_agree():
     assert by_operator['scaled_dot_product_attention'] == by_class['matmul']
 
 
+@pytest.mark.slow
 def test_model_summary_tool_counts_whole_models(capsys):
     """tools/analysis/model_summary.py on an mmrest config by name and on mmseg's Mask2Former
     (whose head needs the data samples even in tensor mode)."""

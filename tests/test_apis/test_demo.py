@@ -13,6 +13,8 @@ from mmrest.apis import demo
 from mmrest.apis.runner import ConfigError
 from tools import demo as demo_tool  # the checkout is on sys.path (conftest.py)
 
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 METRIC_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP')
 
 

@@ -8,6 +8,8 @@ import pytest
 from mmrest.analysis import paper, speed_suite
 from tools.analysis.speed_suite import main
 
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 # ResTv2-T against the two peers keeps the run short (the attention-style and training parts
 # always measure all their variants).
 MODELS = ['ResTv2-T', 'Swin-T', 'ConvNeXt-T']

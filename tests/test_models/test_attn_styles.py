@@ -7,17 +7,17 @@ import torch
 
 from mmrest import ResT, ResTV2
 from mmrest.analysis.flops import flops_by_class
+from tests.common import WINDOWED, count_parameters
 from tools.dev.imagenet_reference import write_authors_imagenet
 
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 2, 2, 2), num_heads=(1, 2, 4, 8))
 STYLES = ('global', 'win', 'cwin', 'hwin')
 
 
 def pair(style, window_size, cls=ResTV2, **kwargs):
     """A global model and a ``style`` model with the same weights, both in eval mode."""
-    ref = cls(arch=TINY, **kwargs)
+    ref = cls(arch=WINDOWED, **kwargs)
     ref.init_weights()
-    other = cls(arch=TINY, attn_style=style, window_size=window_size, **kwargs)
+    other = cls(arch=WINDOWED, attn_style=style, window_size=window_size, **kwargs)
     other.init_weights()
     missing, unexpected = other.load_state_dict(ref.state_dict(), strict=False)
     assert unexpected == [] and all(k.startswith('cwin') for k in missing)
@@ -43,7 +43,7 @@ def test_windows_work_at_any_size(style, size):
     with torch.no_grad():
         outs, ref_outs = model(x), ref(x)
     for i, (out, ref_out) in enumerate(zip(outs, ref_outs)):
-        assert out.shape == ref_out.shape == (1, TINY['embed_dims'][i],
+        assert out.shape == ref_out.shape == (1, WINDOWED['embed_dims'][i],
                                               math.ceil(size[0] / 2**(i + 2)),
                                               math.ceil(size[1] / 2**(i + 2)))
         assert torch.isfinite(out).all()
@@ -69,29 +69,28 @@ def test_window_attention_partitions_per_window():
 
 
 def test_hwin_keeps_the_last_block_of_each_stage_global():
-    model = ResTV2(arch=TINY, attn_style='hwin', window_size=(8, 4, 4, 2))
+    model = ResTV2(arch=WINDOWED, attn_style='hwin', window_size=(8, 4, 4, 2))
     windows = [[blk.window_size for blk in model.stage_blocks(i)] for i in range(4)]
     assert windows == [[None], [4, None], [4, None], [2, None]]
-    win = ResTV2(arch=TINY, attn_style='win', window_size=(8, 4, 4, 2))
+    win = ResTV2(arch=WINDOWED, attn_style='win', window_size=(8, 4, 4, 2))
     assert [[b.window_size for b in win.stage_blocks(i)] for i in range(4)] == \
         [[8], [4, 4], [4, 4], [2, 2]]
 
 
 def test_cwin_adds_identity_depthwise_convs():
     ref, model = pair('cwin', (4, 4, 2, 2))
-    extra = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in ref.parameters())
-    assert extra == sum(10 * c for c in TINY['embed_dims'])  # 3x3 depth-wise + bias per stage
+    extra = count_parameters(model) - count_parameters(ref)
+    assert extra == sum(10 * c for c in WINDOWED['embed_dims'])  # 3x3 depth-wise + bias per stage
     x = torch.randn(5, 7 * 9, 16)
     torch.testing.assert_close(model.cwin1(x, (7, 9)), x)
     # ResTv2-T: +14400 parameters (Mask R-CNN: 49.94M -> 49.96M in the paper)
-    assert sum(p.numel() for p in ResTV2(attn_style='cwin').parameters()) - \
-        sum(p.numel() for p in ResTV2().parameters()) == 14400
+    assert count_parameters(ResTV2(attn_style='cwin')) - count_parameters(ResTV2()) == 14400
 
 
 @pytest.mark.parametrize('style', STYLES)
 def test_imagenet_checkpoint_loads_into_every_style(tmp_path, style):
-    path = write_authors_imagenet(tmp_path / 'official.pth', ResTV2.version, TINY)
-    model = ResTV2(arch=TINY, attn_style=style,
+    path = write_authors_imagenet(tmp_path / 'official.pth', ResTV2.version, WINDOWED)
+    model = ResTV2(arch=WINDOWED, attn_style=style,
                    init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     report = model.load_report
@@ -103,7 +102,7 @@ def test_imagenet_checkpoint_loads_into_every_style(tmp_path, style):
 
 
 def test_frozen_stages_freeze_cwin_convs():
-    model = ResTV2(arch=TINY, attn_style='cwin', frozen_stages=2).train()
+    model = ResTV2(arch=WINDOWED, attn_style='cwin', frozen_stages=2).train()
     assert not model.cwin1.conv.weight.requires_grad and not model.cwin2.conv.weight.requires_grad
     assert model.cwin3.conv.weight.requires_grad
 
@@ -112,16 +111,17 @@ def test_resT_v1_gets_the_same_switch():
     ref, model = pair('win', (4, 4, 2, 2), cls=ResT)
     with torch.no_grad():
         outs = model(torch.randn(1, 3, 64, 96))
-    assert [o.shape[1] for o in outs] == list(TINY['embed_dims'])
+    assert [o.shape[1] for o in outs] == list(WINDOWED['embed_dims'])
 
 
 def test_bad_style_arguments():
     with pytest.raises(ValueError, match='attn_style must be one of'):
-        ResTV2(arch=TINY, attn_style='shifted')
+        ResTV2(arch=WINDOWED, attn_style='shifted')
     with pytest.raises(ValueError, match='window_size needs 4 positive'):
-        ResTV2(arch=TINY, attn_style='win', window_size=(8, 4))
+        ResTV2(arch=WINDOWED, attn_style='win', window_size=(8, 4))
 
 
+@pytest.mark.slow
 def test_window_matmul_flops_are_a_tenth_of_global_at_1280x800():
     """Paper Table 4: Win's matrix-product FLOPs are about a tenth of Global's."""
     x = torch.randn(1, 3, 800, 1280)
@@ -135,6 +135,7 @@ def test_window_matmul_flops_are_a_tenth_of_global_at_1280x800():
     assert matmul['global'] == expected
 
 
+@pytest.mark.slow
 def test_attn_styles_tool_on_cpu(tmp_path):
     from tools.analysis.attn_styles import main
     out_dir = tmp_path / 'out'

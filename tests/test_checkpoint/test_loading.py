@@ -9,10 +9,8 @@ import mmrest
 from mmrest import ResT, ResTV2
 from mmrest import checkpoint as ckpt_lib
 from mmrest.checkpoint import CheckpointMismatchError
+from tests.common import OTHER, TINY
 from tools.dev.imagenet_reference import authors_imagenet_state, write_authors_imagenet
-
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
-OTHER = dict(embed_dims=(24, 48, 96, 192), depths=(1, 2, 2, 1), num_heads=(1, 2, 4, 8))
 
 
 def official_file(tmp_path, cls, arch=TINY, name='official.pth'):
@@ -186,10 +184,6 @@ def test_runner_checkpoints_resume_and_load(tmp_path):
                       init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint)))
     backbone.init_weights()
     assert backbone.load_report.clean
-
-
-def test_mmrest_version():
-    assert mmrest.__version__
 
 
 def test_history_buffer_getattr_stand_in_is_narrow():

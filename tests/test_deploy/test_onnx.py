@@ -6,8 +6,6 @@ Tiny archs keep the file fast on 2 CPU cores. The dynamo-based ONNX exporter and
 exercised once each at most: they take minutes here (see ``MMREST_COMPILE_BACKEND``).
 """
 import os
-import sys
-from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import pytest
@@ -27,13 +25,12 @@ from mmrest.deploy import (  # noqa: E402
     onnx_session,
     verify_onnx,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.common import CONFIGS, DIMS, FLAT  # noqa: E402
 from tools.deploy import export_onnx as export_onnx_tool  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parent.parent / 'configs'
-TINY_DIMS = [16, 32, 64, 128]
-TINY_ARCH = dict(embed_dims=TINY_DIMS, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8])
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
+TINY_DIMS = list(DIMS)
 ATOL = 1e-4
 # Export at 224x224, run elsewhere: other aspect ratios, sizes that are not multiples of 32
 # (odd token grids at every stage), one smaller than the 32x32 of a single stage-4 token.
@@ -44,7 +41,7 @@ COMPILE_BACKEND = os.environ.get('MMREST_COMPILE_BACKEND', 'aot_eager')
 
 
 def tiny(cls, **kwargs) -> torch.nn.Module:
-    model = cls(arch=TINY_ARCH, **kwargs)
+    model = cls(arch=FLAT, **kwargs)
     model.init_weights()
     return model.eval()
 
@@ -167,7 +164,7 @@ TINY_MODELS = {
 
 @pytest.mark.parametrize('config', list(TINY_MODELS))
 def test_model_onnx_is_dynamic(config, tmp_path):
-    options = {'model.backbone.arch': TINY_ARCH, **TINY_MODELS[config]}
+    options = {'model.backbone.arch': FLAT, **TINY_MODELS[config]}
     exported = export_model(CONFIGS / config, path=tmp_path / 'model.onnx',
                             input_size=(224, 224), cfg_options=options)
     if config.startswith('mask_rcnn'):

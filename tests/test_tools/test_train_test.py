@@ -25,12 +25,13 @@ from mmengine.config import Config
 from mmrest import apis  # not `from ... import test`: pytest would collect it
 from mmrest.apis import ConfigError, load_config
 from mmrest.apis.runner import check_cfg_options, check_data_roots
-from tests.tiny_tasks import TASKS, TINY_ARCH, Datasets, RecordRankHook, make_datasets, task_options
+from tests.common import CONFIGS, REPO
+from tests.tiny_tasks import TASKS, TINY_ARCH, RecordRankHook, task_options
 from tools import test as test_tool
 from tools import train as train_tool
 
-REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / 'configs'
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU behaviour')
 
 
@@ -41,11 +42,6 @@ def _fast(single_thread):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(mmengine.config.config, 'FormatCode', lambda text, **_: (text, False))
         yield
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory) -> Datasets:
-    return make_datasets(tmp_path_factory.mktemp('data'))
 
 
 @pytest.fixture(scope='module')

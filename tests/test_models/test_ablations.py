@@ -6,13 +6,9 @@ import pytest
 import torch
 
 from mmrest import ResT, ResTV2
+from tests.common import DEEP, count_parameters
 
-TINY = dict(embed_dims=(16, 32, 64, 128), depths=(1, 2, 2, 1), num_heads=(1, 2, 4, 8))
 SIZE = (97, 130)
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def run(model, size=SIZE):
@@ -46,11 +42,11 @@ SWITCHES = [
 @pytest.mark.parametrize('cls', [ResT, ResTV2])
 @pytest.mark.parametrize('switch', SWITCHES, ids=lambda d: '-'.join(map(str, d.values())))
 def test_every_switch_builds_and_runs_at_any_size(cls, switch):
-    run(cls(arch=TINY, **switch))
+    run(cls(arch=DEEP, **switch))
 
 
 def test_defaults_are_the_published_models():
-    v1, v2 = ResT(arch=TINY), ResTV2(arch=TINY)
+    v1, v2 = ResT(arch=DEEP), ResTV2(arch=DEEP)
     assert all(b.attn.interaction == ('conv_in' if b.attn.num_heads > 1 else 'none')
                for b in blocks(v1))
     assert all(b.attn.upsample == 'none' for b in blocks(v1))
@@ -60,24 +56,25 @@ def test_defaults_are_the_published_models():
 
 
 def test_reduction_by_pooling_has_no_parameters():
-    conv, pooled = ResT(arch=TINY), ResT(arch=TINY, sr_type='avgpool')
+    conv, pooled = ResT(arch=DEEP), ResT(arch=DEEP, sr_type='avgpool')
     sr_params = sum(c * ((sr + 1)**2 + 1) * d for c, sr, d in zip(
-        TINY['embed_dims'], (8, 4, 2, 1), TINY['depths']) if sr > 1)
-    assert n_params(conv) - n_params(pooled) == sr_params
-    assert n_params(ResT(arch=TINY, sr_type='maxpool')) == n_params(pooled)
+        DEEP['embed_dims'], (8, 4, 2, 1), DEEP['depths']) if sr > 1)
+    assert count_parameters(conv) - count_parameters(pooled) == sr_params
+    assert count_parameters(ResT(arch=DEEP, sr_type='maxpool')) == count_parameters(pooled)
 
 
 def test_interaction_variants():
-    full, no_in, none = (ResT(arch=TINY, interaction=i) for i in ('conv_in', 'conv', 'none'))
-    assert n_params(full) == n_params(no_in)  # InstanceNorm without affine parameters
-    assert n_params(full) - n_params(none) == sum(
-        (h * h + h) * d for h, d in zip(TINY['num_heads'], TINY['depths']) if h > 1)
+    full, no_in, none = (ResT(arch=DEEP, interaction=i) for i in ('conv_in', 'conv', 'none'))
+    # InstanceNorm without affine parameters
+    assert count_parameters(full) == count_parameters(no_in)
+    assert count_parameters(full) - count_parameters(none) == sum(
+        (h * h + h) * d for h, d in zip(DEEP['num_heads'], DEEP['depths']) if h > 1)
     assert not hasattr(no_in.stage2[0].attn, 'transform_norm')
     # ResTv2 with the MHIM of Appendix B: same module as v1's interaction.
-    mhim = ResTV2(arch=TINY, interaction='conv_in')
+    mhim = ResTV2(arch=DEEP, interaction='conv_in')
     assert mhim.stage2[0].attn.head_interaction
-    assert not ResTV2(arch=TINY).stage2[0].attn.head_interaction
-    x1, x2 = (run(m) for m in (ResT(arch=TINY, interaction='conv'), ResT(arch=TINY)))
+    assert not ResTV2(arch=DEEP).stage2[0].attn.head_interaction
+    x1, x2 = (run(m) for m in (ResT(arch=DEEP, interaction='conv'), ResT(arch=DEEP)))
     assert not torch.allclose(x1[1], x2[1])
 
 
@@ -85,7 +82,7 @@ def test_upsample_strategy_parameter_deltas_resTv2_tiny():
     """Table 3(b): nearest / bilinear / none add no parameters; pixel-shuffle adds the
     depth-wise expansion convs. (The paper prints 30.26M vs 30.43M; removing the branch from
     the published ResTv2-T gives 30.20M here, see README.)"""
-    counts = {u: n_params(ResTV2(arch='tiny', upsample=u, out_indices=(3, ))) + 769000
+    counts = {u: count_parameters(ResTV2(arch='tiny', upsample=u, out_indices=(3, ))) + 769000
               for u in ('none', 'nearest', 'bilinear', 'pixel_shuffle')}
     assert round(counts['pixel_shuffle'] / 1e6, 2) == 30.43
     ln = 2 * sum(c * d for c, d in zip((96, 192, 384, 768), (1, 2, 6, 2)))  # up_norm
@@ -99,25 +96,26 @@ def test_upsample_targets_differ():
     torch.manual_seed(0)
     outs = {}
     for target in ('v', 'k', 'tokens'):
-        model = ResTV2(arch=TINY, upsample_target=target)
+        model = ResTV2(arch=DEEP, upsample_target=target)
         torch.manual_seed(0)
         outs[target] = run(model)[0]
-    assert n_params(ResTV2(arch=TINY, upsample_target='k')) == n_params(ResTV2(arch=TINY))
+    assert count_parameters(ResTV2(arch=DEEP, upsample_target='k')) == \
+        count_parameters(ResTV2(arch=DEEP))
     assert not torch.allclose(outs['v'], outs['k'])
     assert not torch.allclose(outs['v'], outs['tokens'])
 
 
 def test_positional_encoding_parameters():
-    dims = TINY['embed_dims']
-    base = n_params(ResTV2(arch=TINY))
-    assert base - n_params(ResTV2(arch=TINY, pos_embed='none')) == sum(10 * c for c in dims)
-    assert n_params(ResTV2(arch=TINY, pos_embed='peg')) == base
-    gl = n_params(ResTV2(arch=TINY, pos_embed='gl'))
+    dims = DEEP['embed_dims']
+    base = count_parameters(ResTV2(arch=DEEP))
+    assert base - count_parameters(ResTV2(arch=DEEP, pos_embed='none')) == sum(10 * c for c in dims)
+    assert count_parameters(ResTV2(arch=DEEP, pos_embed='peg')) == base
+    gl = count_parameters(ResTV2(arch=DEEP, pos_embed='gl'))
     assert base - gl == sum(8 * c for c in dims)
-    absolute = n_params(ResTV2(arch=TINY, pos_embed='abs'))
-    assert absolute - n_params(ResTV2(arch=TINY, pos_embed='none')) == sum(
+    absolute = count_parameters(ResTV2(arch=DEEP, pos_embed='abs'))
+    assert absolute - count_parameters(ResTV2(arch=DEEP, pos_embed='none')) == sum(
         c * (56 // 2**i)**2 for i, c in enumerate(dims))
-    rpe = ResTV2(arch=TINY, pos_embed='rpe')
+    rpe = ResTV2(arch=DEEP, pos_embed='rpe')
     assert rpe.stage1[0].attn.rel_h.shape == (1, 7, 1, 16)  # 56 / sr 8 = 7 key rows
     run(rpe, (224, 224))
     run(rpe, (160, 96))  # other key grids: embeddings resized
@@ -126,13 +124,13 @@ def test_positional_encoding_parameters():
 def test_stems_of_table_6():
     for stem_type, expected in (('pvt', 3 * 16 * 16 + 16 + 2 * 16),
                                 ('resnet', 3 * 49 * 16 + 2 * 16)):
-        model = ResT(arch=TINY, stem_type=stem_type)
+        model = ResT(arch=DEEP, stem_type=stem_type)
         stem_params = sum(p.numel() for n, p in model.named_parameters()
                           if n.startswith('stem.') and not n.startswith('stem.pos'))
         assert stem_params == expected
         run(model, (96, 130))
     with pytest.raises(ValueError, match='stem_type must be one of'):
-        ResT(arch=TINY, stem_type='vit')
+        ResT(arch=DEEP, stem_type='vit')
 
 
 @pytest.mark.parametrize('kwargs,match', [
@@ -145,13 +143,13 @@ def test_stems_of_table_6():
 ])
 def test_bad_switch_values_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ResTV2(arch=TINY, **kwargs)
+        ResTV2(arch=DEEP, **kwargs)
 
 
 def test_published_checkpoint_into_a_switched_model_reports_the_difference():
-    source = ResTV2(arch=TINY)
+    source = ResTV2(arch=DEEP)
     source.init_weights()
-    model = ResTV2(arch=TINY, interaction='conv_in', upsample='nearest')
+    model = ResTV2(arch=DEEP, interaction='conv_in', upsample='nearest')
     report = model.load_pretrained({'model': source.state_dict()})
     assert any('transform_conv' in k for k in report.missing)
     assert any('.attn.up.0.' in k for k in report.unexpected)

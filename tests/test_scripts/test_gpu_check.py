@@ -5,9 +5,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import pytest
+
+from tests.common import REPO
+
+pytestmark = pytest.mark.slow  # (the README's test command runs it)
+
 BUDGET = 130
 
 

@@ -2,7 +2,6 @@
 import copy
 import functools
 import importlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +12,10 @@ from mmengine.registry import DefaultScope
 import mmrest
 from mmrest.models.backbones.ceit import CeiT, LCABlock
 from mmrest.models.layers import LeFF
+from tests.common import CONFIGS as REPO_CONFIGS
+from tests.common import count_parameters
 
-CONFIGS = Path(__file__).resolve().parent.parent / 'configs' / 'imagenet'
+CONFIGS = REPO_CONFIGS / 'imagenet'
 SMALL = dict(embed_dims=32, num_layers=2, num_heads=2)  # fast stand-in for the presets
 
 # Paper Table 1 vs. the model the paper describes, whole classifier with the 1000-class head.
@@ -36,10 +37,6 @@ def described_params(D: int, layers: int = 12, e: int = 4, k: int = 3, stem: int
     blocks = layers * (4 * D + attn + leff)
     lca = 4 * D + attn + mlp
     return i2t + embed + blocks + lca + 2 * D + (D * classes + classes)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @functools.lru_cache(maxsize=None)
@@ -65,7 +62,7 @@ def test_config_builds_with_the_described_parameter_count(arch, suffix):
     assert isinstance(model.backbone, CeiT) and model.backbone.arch_settings == \
         CeiT.arch_zoo[arch]
     assert model.head.layers.head.in_features == model.backbone.embed_dims
-    count = n_params(model)
+    count = count_parameters(model)
     assert count == MEASURED[arch] == described_params(model.backbone.embed_dims)
     if arch != 'base':
         assert 0.1 < PAPER_M[arch] - count / 1e6 < 0.21
