@@ -11,7 +11,7 @@ from typing import List, Optional
 from mmengine.dist import is_main_process
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import exit_on_user_error, load_config, test  # noqa: E402
+from mmrest.apis import close_distributed, exit_on_user_error, load_config, test  # noqa: E402
 from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
@@ -38,6 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     metrics = test(cfg, args.checkpoint, show_dir=args.show_dir, out=args.out, tta=args.tta)
     if is_main_process():
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+    close_distributed()
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis import exit_on_user_error, load_config, train  # noqa: E402
+from mmrest.apis import close_distributed, exit_on_user_error, load_config, train  # noqa: E402
 from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
 
 
@@ -36,6 +36,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       amp=args.amp, resume=args.resume, launcher=args.launcher,
                       auto_scale_lr=args.auto_scale_lr)
     train(cfg)
+    close_distributed()
     return 0
 
 

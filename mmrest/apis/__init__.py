@@ -6,6 +6,7 @@ from .runner import (
                      check_amp,
                      check_checkpoints,
                      check_data_roots,
+                     close_distributed,
                      exit_on_user_error,
                      load_config,
                      setup_distributed,
@@ -15,4 +16,5 @@ from .runner import (
 
 __all__ = ['ConfigError', 'USER_ERRORS', 'exit_on_user_error', 'load_config', 'check_data_roots',
            'check_checkpoints', 'check_amp', 'check_checkpoint_fits', 'setup_distributed',
+           'close_distributed',
            'train', 'test', 'build_model', 'quiet_logger']

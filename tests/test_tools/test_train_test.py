@@ -202,6 +202,24 @@ def test_dist_train_on_cpu(data, tiny_config, tmp_path):
     assert 'mIoU' in apis.test(cfg, str(work_dir / 'iter_2.pth'))
 
 
+@needs_no_gpu
+def test_distributed_run_ends_its_process_group(tiny_config, monkeypatch, tmp_path, capsys):
+    """A rank that left its gloo group to interpreter shutdown could abort after a successful
+    run (exit code -6 from torchrun): tools/train.py and tools/test.py end the group."""
+    import torch.distributed as dist
+    for name, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), RANK='0',
+                            LOCAL_RANK='0', WORLD_SIZE='1').items():
+        monkeypatch.setenv(name, value)
+    config, work_dir = tiny_config('classifier'), tmp_path / 'work_dir'
+    assert train_tool.main([str(config), '--work-dir', str(work_dir), '--launcher', 'pytorch']) == 0
+    assert 'Distributed training: True' in next(work_dir.glob('*/*.log')).read_text()
+    assert not dist.is_initialized()
+    assert test_tool.main([str(work_dir / config.name), str(work_dir / 'epoch_1.pth'),
+                           '--work-dir', str(tmp_path / 'test'), '--launcher', 'pytorch']) == 0
+    assert "{'accuracy/top1'" in capsys.readouterr().out  # rank 0 printed before the group ended
+    assert not dist.is_initialized()
+
+
 def test_slurm_train_passes_its_arguments(tmp_path):
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
