@@ -25,7 +25,7 @@ from mmrest.apis import build_model, load_config
 from mmrest.checkpoint import CheckpointMismatchError, convert_official, recognise_official
 from tests.common import CONFIGS, FIXTURES
 from tools.convert_official import main as convert_main
-from tools.dev.reference_weights import reference_state_dict
+from tools.dev.reference_weights import reference_input, reference_state_dict
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
 
@@ -92,7 +92,7 @@ def converted(request) -> Tuple[str, nn.Module]:
 
 
 def authors_input() -> torch.Tensor:
-    return torch.from_numpy(OUTPUTS['input']).double()
+    return reference_input(D2['input_shape'], D2['input_seed']).double()
 
 
 def recorded(name: str) -> torch.Tensor:

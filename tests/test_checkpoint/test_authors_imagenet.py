@@ -12,7 +12,12 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 from tests.common import CONFIGS as REPO_CONFIGS
 from tools.convert_official import convert  # noqa: E402
 from tools.convert_official import main as convert_main
-from tools.dev.imagenet_reference import imagenet_model, recorded, write_authors_imagenet  # noqa: E402
+from tools.dev.imagenet_reference import (  # noqa: E402
+    imagenet_input,
+    imagenet_model,
+    recorded,
+    write_authors_imagenet,
+)
 
 CONFIGS = str(REPO_CONFIGS / 'imagenet')
 VARIANTS = {'rest_lite': ('v1', 'lite'), 'rest_s': ('v1', 'small'), 'rest_b': ('v1', 'base'),
@@ -40,7 +45,7 @@ def test_converted_classifier_reproduces_authors_logits(tmp_path, name):
     assert convert_main([str(src), str(dst)]) == 0
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     model.eval()
-    images = recorded('input.224x224')
+    images = imagenet_input('224x224')
     with torch.no_grad():
         ours = model(images, mode='tensor')
     theirs = recorded(f'{imagenet_model(version, authors_arch)}/224x224/logits')

@@ -32,7 +32,7 @@ from tests.tiny_tasks import TASKS, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
 from tools.dev import imagenet_reference
-from tools.dev.reference_weights import reference_state_dict
+from tools.dev.reference_weights import reference_input, reference_state_dict
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
 
@@ -86,9 +86,14 @@ def assert_same_state(model: nn.Module, expected: Dict[str, torch.Tensor]) -> No
     assert not different, f'{len(different)} tensors differ, e.g. {different[:3]}'
 
 
+def authors_input() -> torch.Tensor:
+    """The input the authors' outputs were recorded for (rebuilt from its shape and seed)."""
+    return reference_input(UPERNET['input_shape'], UPERNET['input_seed'])
+
+
 def assert_authors_outputs(model: nn.Module, name: str) -> None:
     """The segmentor reproduces what the authors' UperNet computed on the fixture input."""
-    image = torch.from_numpy(OUTPUTS['input'])
+    image = authors_input()
     with torch.no_grad():
         features = model.extract_feat(image)
         decode = model.decode_head(list(features))
@@ -129,7 +134,7 @@ def test_init_cfg_loads_the_authors_upernet_files(tmp_path, name):
                 if k.startswith('backbone.')}
     assert_same_state(backbone, expected)
     with torch.no_grad():
-        features = backbone(torch.from_numpy(OUTPUTS['input']))
+        features = backbone(authors_input())
     for i, feature in enumerate(features):
         torch.testing.assert_close(feature, torch.from_numpy(OUTPUTS[f'{name}/backbone.{i}']),
                                    rtol=0, atol=ATOL)

@@ -8,7 +8,12 @@ import torch.nn as nn
 
 from mmrest import ResT, ResTV2
 from tests.common import TINY, count_parameters
-from tools.dev.imagenet_reference import authors_imagenet_state, imagenet_model, recorded
+from tools.dev.imagenet_reference import (
+    authors_imagenet_state,
+    imagenet_input,
+    imagenet_model,
+    recorded,
+)
 
 # ImageNet parameters of the authors' code (classifier included), ARCHITECTURE.md.
 AUTHORS_PARAMS = {
@@ -64,7 +69,7 @@ def test_multiple_of_32_equals_plain_computation(cls, size, fused_attn, tol):
     assert report.missing == [] and report.unexpected == []
     model.double()
     name = f'{imagenet_model(cls.version, TINY)}/{size[0]}x{size[1]}'
-    x = recorded(f'input.{size[0]}x{size[1]}').double()
+    x = imagenet_input(f'{size[0]}x{size[1]}').double()
     assert x.shape == (2, 3, *size)
     with torch.no_grad():
         ours = model(x)

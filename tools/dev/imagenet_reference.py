@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Sequence, Union
 import numpy as np
 import torch
 
-from .reference_weights import reference_state_dict
+from .reference_weights import reference_input, reference_state_dict
 
 FIXTURE = Path(__file__).resolve().parents[2] / 'tests' / 'fixtures' / 'imagenet_rest'
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
@@ -36,9 +36,16 @@ def _outputs() -> Dict[str, np.ndarray]:
 
 
 def recorded(name: str) -> torch.Tensor:
-    """A recorded array (``input.{size}``, ``{model}/{size}/logits`` or ``.../stage{i}``), as
-    a new tensor each time, so that a test can change it freely."""
+    """A recorded array (``{model}/{size}/logits`` or ``.../stage{i}``), as a new tensor each
+    time, so that a test can change it freely."""
     return torch.from_numpy(_outputs()[name].copy())
+
+
+def imagenet_input(size: str) -> torch.Tensor:
+    """The input (``'224x224'`` or ``'64x96'``) the outputs were recorded for, rebuilt from its
+    recorded shape and seed (float32, a new tensor each time)."""
+    spec = imagenet_record()['inputs'][size]
+    return reference_input(spec['shape'], spec['seed'])
 
 
 def imagenet_model(version: str, arch: Arch) -> str:

@@ -17,13 +17,15 @@ mmrest. The script needs torch and mmengine, mmcv 2.x (for ``ConvModule``, whose
 names are those of mmcv 1.x) for the UperNet files, but not mmrest; the few timm / mmcv 1.x /
 mmseg 0.x imports those modules make are stubbed below.
 
-Every model is filled by the rule of ``tools/dev/reference_weights.py`` and run in eval mode.
+Every model is filled by the rule of ``tools/dev/reference_weights.py`` and run in eval mode,
+on inputs made by its ``reference_input`` (the JSON records their shape and seed; the images
+are not stored).
 
 - ``upernet``: the published UperNets (ResTv2-T/S/B on ADE20K, the authors' configs), built under
   the attribute names of mmseg 0.x's ``EncoderDecoder`` (``backbone``, ``decode_head``,
   ``auxiliary_head``). ``upernet_restv2.json``: the checkpoint layout of mmcv 1.x's
   ``save_checkpoint`` and every key of ``state_dict`` with its shape; ``upernet_restv2.npz``:
-  the input, the four backbone outputs and both heads' logits.
+  the four backbone outputs and both heads' logits.
 - ``detectron2``: the published detectron2 models (Mask R-CNN ResT-S/B 1x and ResTv2-T/S/B 3x,
   RetinaNet ResT-S/B 1x), built by detectron2's ``build_model`` from the authors' configs.
   ``detectron2_rest.json``: the checkpoint layout of detectron2's checkpointer, every key of
@@ -37,7 +39,7 @@ Every model is filled by the rule of ``tools/dev/reference_weights.py`` and run 
   archs mmrest's tests use, built by a factory of theirs with only embed_dims / depths /
   num_heads changed. ``imagenet_rest.json``: the layout of the published files, every key of
   ``model`` with its shape, each model's arch; ``.npz`` (computed in float64, stored in
-  float32): two seeded inputs, the logits of the presets the tests compare, and the token map
+  float32), for two seeded inputs: the logits of the presets the tests compare, and the token map
   each stage's last block returns (before any norm, NCHW) for the small archs, caught by
   forward hooks while the authors' own ``forward`` runs.
 """
@@ -57,7 +59,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from reference_weights import reference_state_dict  # noqa: E402
+from reference_weights import reference_input, reference_state_dict  # noqa: E402
 
 # The authors' UperNet configs and the file names their README evaluates.
 UPERNET_MODELS = {
@@ -67,7 +69,7 @@ UPERNET_MODELS = {
 }
 # A size both codes accept (the authors' needs multiples of 32), not square, so that a swap of
 # height and width shows.
-INPUT_SHAPE = (1, 3, 64, 96)
+INPUT_SHAPE, INPUT_SEED = (1, 3, 64, 96), 0  # rebuilt by reference_input, not stored
 # What mmcv 1.x's save_checkpoint writes (meta: mmseg 0.x tools/train.py, the checkpoint hook's
 # CLASSES / PALETTE, the runner's iter / epoch, save_checkpoint's mmcv_version / time).
 MMSEG0_LAYOUT = {
@@ -220,8 +222,8 @@ def _revision(path: str) -> str:
 def record_upernet(authors: str, mmseg0: str, out_dir: str) -> List[str]:
     install_stubs(mmseg0)
     torch.manual_seed(0)
-    image = torch.randn(INPUT_SHAPE, generator=torch.Generator().manual_seed(0))
-    arrays: Dict[str, np.ndarray] = {'input': image.numpy()}
+    image = reference_input(INPUT_SHAPE, INPUT_SEED)
+    arrays: Dict[str, np.ndarray] = {}
     models = {}
     for key, name in UPERNET_MODELS.items():
         model = build_upernet(authors, name).eval()
@@ -251,6 +253,7 @@ def record_upernet(authors: str, mmseg0: str, out_dir: str) -> List[str]:
         'mmseg0_version': version.get('__version__', 'unknown'),
         'mmseg0_revision': _revision(mmseg0),
         'input_shape': list(INPUT_SHAPE),
+        'input_seed': INPUT_SEED,
         'layout': MMSEG0_LAYOUT,
         'models': models,
     }
@@ -268,6 +271,7 @@ D2_MODELS = {
     'retinanet_rest_base': ('ResTv1/retinanet_rest_base_FPN_1x.yaml', 'v1'),
 }
 D2_INPUT_SHAPE = (1, 3, 128, 160)  # normalised, a multiple of the FPN's 32
+D2_INPUT_SEED = 1
 # RoIs (x0, y0, x1, y1) in input pixels, of sizes that map to every FPN level (2-5).
 D2_ROIS = [[10.0, 12.0, 50.0, 60.0], [4.5, 30.25, 100.0, 90.0], [0.0, 0.0, 159.0, 127.0],
            [20.0, 8.0, 140.0, 120.0], [-40.0, -60.0, 260.0, 250.0], [-150.0, -150.0, 350.0, 330.0]]
@@ -303,9 +307,9 @@ def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
     from restv2.config import add_restv1_config, add_restv2_config
 
     torch.manual_seed(0)
-    image = torch.randn(D2_INPUT_SHAPE, generator=torch.Generator().manual_seed(1)).double()
+    image = reference_input(D2_INPUT_SHAPE, D2_INPUT_SEED).double()
     rois = torch.tensor(D2_ROIS, dtype=torch.float64)
-    arrays: Dict[str, np.ndarray] = {'input': image.numpy(), 'rois': rois.numpy()}
+    arrays: Dict[str, np.ndarray] = {'rois': rois.numpy()}
     models = {}
     for key, (config, version) in D2_MODELS.items():
         cfg = get_cfg()
@@ -373,6 +377,7 @@ def record_detectron2(authors: str, detectron2: str, out_dir: str) -> List[str]:
         'authors_revision': _revision(authors),
         'detectron2_revision': _revision(detectron2),
         'input_shape': list(D2_INPUT_SHAPE),
+        'input_seed': D2_INPUT_SEED,
         'samples': f'{SAMPLES} evenly spaced values (np.linspace over the flattened tensor, '
                    'rounded), then mean and mean absolute value',
         'layout': D2_LAYOUT,
@@ -486,9 +491,8 @@ def authors_forward(model: nn.Module, x: torch.Tensor
 def record_imagenet(authors: str, out_dir: str) -> List[str]:
     modules = load_authors_classifiers(authors)
     torch.manual_seed(0)
-    inputs = {name: torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-              for name, (shape, seed) in IMAGENET_INPUTS.items()}
-    arrays: Dict[str, np.ndarray] = {f'input.{k}': v.numpy() for k, v in inputs.items()}
+    inputs = {name: reference_input(shape, seed) for name, (shape, seed) in IMAGENET_INPUTS.items()}
+    arrays: Dict[str, np.ndarray] = {}
     models = {}
     for key, (version, factory, arch, outputs, used_by) in IMAGENET_MODELS.items():
         model = build_authors_classifier(modules[version], factory, arch).eval()

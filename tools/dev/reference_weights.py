@@ -1,4 +1,4 @@
-"""Deterministic weights for files laid out as the authors' released checkpoints.
+"""Deterministic weights for files laid out as the authors' released checkpoints, and inputs.
 
 The reference generator (``make_reference_outputs.py``) fills the authors' own models with
 these values and records their outputs; the tests rebuild the same file from the recorded key
@@ -6,7 +6,8 @@ names and shapes alone, so no checkpoint and no foreign code is needed at test t
 
 A tensor's values depend only on its key name and shape (seeded by the name's CRC-32), scaled
 so that deep random networks stay numerically tame: fan-in scaled weights, norm weights near
-1, small biases, positive running variances. Torch only, so that the generator can run in a
+1, small biases, positive running variances. An input depends only on its shape and seed, so
+fixtures record those instead of the images. Torch only, so that the generator can run in a
 throwaway environment without mmrest.
 """
 import math
@@ -34,6 +35,12 @@ def reference_tensor(name: str, shape: Sequence[int]) -> torch.Tensor:
         return 1.0 + 0.1 * noise if name.endswith('weight') else 0.05 * noise
     fan_in = math.prod(shape[1:])
     return noise / math.sqrt(fan_in)
+
+
+def reference_input(shape: Sequence[int], seed: int) -> torch.Tensor:
+    """The float32 input of this ``shape`` and ``seed`` (standard normal)."""
+    return torch.randn(tuple(int(s) for s in shape),
+                       generator=torch.Generator().manual_seed(seed))
 
 
 def reference_state_dict(keys: KeyShapes) -> Dict[str, torch.Tensor]:
