@@ -141,8 +141,7 @@ def adapt_rest_state_dict(state: StateDict, model_state: Mapping[str, torch.Tens
         state = {k: v for k, v in state.items() if not k.startswith('head.')}
     # The classifier's final LayerNorm acts on the last stage output, like norm3 here.
     from_classifier = bool(head) or 'norm.weight' in state
-    state, renamed = rename_keys(state,
-                                 authors_backbone_renames(version) + ((r'^norm\.', 'norm3.'), ))
+    state, renamed = rename_keys(state, authors_backbone_renames(version))
     report.renamed.extend(renamed)
     theirs = {new: old for old, new in renamed}
     unused_norms = [k for k in state

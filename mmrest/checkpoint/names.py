@@ -23,9 +23,11 @@ V1_RENAMES: Sequence[Tuple[str, str]] = (
     (r'^patch_embed_(\d)\.conv\.', r'patch_\1.proj.'),
     (r'^patch_embed_(\d)\.', r'patch_\1.'),
 )
-# The output norms of the authors' downstream backbones (mmseg 0.x: norm_{i}, 1-based).
+# The output norms of the authors' downstream backbones (mmseg 0.x: norm_{i}, 1-based), and
+# their classifiers' final norm, which acts on the last stage output.
 OUTPUT_NORM_RENAMES: Sequence[Tuple[str, Any]] = (
     (r'^norm_([1-4])\.', lambda m: f'norm{int(m[1]) - 1}.'),
+    (r'^norm\.', 'norm3.'),
 )
 
 # Keys that only one version has, in either the authors' or mmrest's layout.

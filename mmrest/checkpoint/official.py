@@ -199,8 +199,7 @@ def convert_official(checkpoint: object, source: str = 'checkpoint') -> Conversi
     if official.family == 'imagenet':
         head = [k for k in state if k.startswith('head.')]
         body, renamed = rename_keys({k: v for k, v in state.items() if k not in head},
-                                    authors_backbone_renames(official.version) +
-                                    ((r'^norm\.', 'norm3.'), ))
+                                    authors_backbone_renames(official.version))
         converted.update({'backbone.' + k: v for k, v in body.items()})
         converted.update({'head.fc.' + k[len('head.'):]: state[k] for k in head})
         conversion.renamed = [(a, 'backbone.' + b) for a, b in renamed] + [
