@@ -10,26 +10,26 @@ Module and parameter names follow the authors' ResTv2 code so that their checkpo
 they are; ResT v1 checkpoints are renamed on load (see :mod:`mmrest.checkpoint`).
 """
 from .attention import (
-                        INTERACTIONS,
-                        SR_TYPES,
-                        UPSAMPLE_TARGETS,
-                        UPSAMPLES,
-                        EfficientMultiheadAttention,
-                        IdentityInitDWConv,
-                        MultiheadAttention,
-                        window_attention,
+    INTERACTIONS,
+    SR_TYPES,
+    UPSAMPLE_TARGETS,
+    UPSAMPLES,
+    EfficientMultiheadAttention,
+    IdentityInitDWConv,
+    MultiheadAttention,
+    window_attention,
 )
 from .blocks import FFNS, DropPath, LeFF, Mlp, PreNormBlock, ResTBlock
 from .embed import ConvStem, PatchEmbed, PatchifyStem, ResNetStem
 from .helpers import Size2d, is_tracing, map_to_tokens, tokens_to_map
 from .pos_embed import (
-                        PA,
-                        PEG,
-                        POS_EMBEDS,
-                        AbsolutePE,
-                        GroupLinearPE,
-                        build_pos_embed,
-                        resize_pos_embed,
+    PA,
+    PEG,
+    POS_EMBEDS,
+    AbsolutePE,
+    GroupLinearPE,
+    build_pos_embed,
+    resize_pos_embed,
 )
 
 __all__ = [
