@@ -45,7 +45,7 @@ def padding_overhead(backbone: torch.nn.Module, size: Tuple[int, int]) -> float:
     h, w = size
     for stage in range(4):
         h, w = math.ceil(h / (4 if stage == 0 else 2)), math.ceil(w / (4 if stage == 0 else 2))
-        for block in backbone.stage_blocks(stage):
+        for block in backbone.stage(stage).blocks:
             real += h * w
             ws = block.window_size
             if ws is None:

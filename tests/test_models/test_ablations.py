@@ -25,7 +25,7 @@ def run(model, size=SIZE):
 
 
 def blocks(model):
-    return [blk for i in range(4) for blk in model.stage_blocks(i)]
+    return [blk for i in range(4) for blk in model.stage(i).blocks]
 
 
 SWITCHES = [

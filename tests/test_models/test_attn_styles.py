@@ -70,10 +70,10 @@ def test_window_attention_partitions_per_window():
 
 def test_hwin_keeps_the_last_block_of_each_stage_global():
     model = ResTV2(arch=WINDOWED, attn_style='hwin', window_size=(8, 4, 4, 2))
-    windows = [[blk.window_size for blk in model.stage_blocks(i)] for i in range(4)]
+    windows = [[blk.window_size for blk in model.stage(i).blocks] for i in range(4)]
     assert windows == [[None], [4, None], [4, None], [2, None]]
     win = ResTV2(arch=WINDOWED, attn_style='win', window_size=(8, 4, 4, 2))
-    assert [[b.window_size for b in win.stage_blocks(i)] for i in range(4)] == \
+    assert [[b.window_size for b in win.stage(i).blocks] for i in range(4)] == \
         [[8], [4, 4], [4, 4], [2, 2]]
 
 

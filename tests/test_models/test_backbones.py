@@ -77,7 +77,7 @@ def test_multiple_of_32_equals_plain_computation(cls, size, fused_attn, tol):
         assert len(ours) == len(theirs)
         for i, (out, stage) in enumerate(zip(ours, theirs)):
             tokens, (h, w) = stage.flatten(2).transpose(1, 2), stage.shape[2:]
-            expected = getattr(model, f'norm{i}')(tokens).transpose(1, 2).reshape(2, -1, h, w)
+            expected = model.stage(i).norm(tokens).transpose(1, 2).reshape(2, -1, h, w)
             torch.testing.assert_close(out, expected, rtol=tol, atol=tol)
 
 
@@ -167,7 +167,7 @@ def test_with_cp_gives_same_outputs_and_gradients(cls):
 
 def test_drop_path_rises_linearly():
     model = ResTV2(arch='tiny', drop_path_rate=0.3)
-    rates = [blk.drop_path.drop_prob for i in range(4) for blk in model.stage_blocks(i)]
+    rates = [blk.drop_path.drop_prob for i in range(4) for blk in model.stage(i).blocks]
     assert rates[0] == 0 and rates[-1] == pytest.approx(0.3)
     assert rates == sorted(rates) and len(rates) == 11
 

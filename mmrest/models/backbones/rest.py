@@ -250,9 +250,6 @@ class ResTBase(MMRestBackbone):
         names = stage_module_names(index)
         return Stage(*(getattr(self, names[role], None) for role in Stage._fields))
 
-    def stage_blocks(self, index: int) -> nn.ModuleList:
-        return self.stage(index).blocks
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         check_batch(type(self).__name__, x)
         outs = []
