@@ -13,8 +13,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model, load_config
+from ..apis import build_model
 from .model_inputs import make_data_samples
+from .speed_suite import load_timed_config
 from .timing import autocast, short_error, synchronize
 
 Say = Callable[[str], None]
@@ -101,17 +102,17 @@ def profile_call(call: Callable[[], object], device: torch.device, model: str, p
 
 
 def profile_models(device: str, precisions: Sequence[str], size: Size = (800, 1280),
-                   models: Optional[Dict[str, Tuple[str, bool]]] = None,
+                   models: Optional[Dict[str, Tuple[str, bool]]] = None, quick: bool = False,
                    say: Say = print) -> List[Profile]:
     """One inference of each of ``models`` (default :data:`PROFILED`) per precision
-    ('fp32', 'amp': float16 on a GPU, bfloat16 on the CPU). A model that fails is reported
-    and the others are profiled."""
+    ('fp32', 'amp': float16 on a GPU, bfloat16 on the CPU), built as the speed suite builds
+    the models it times (:func:`~mmrest.analysis.speed_suite.load_timed_config`). A model
+    that fails is reported and the others are profiled."""
     dev = torch.device(device)
     results = []
     for name, (config, backbone_only) in (models or PROFILED).items():
         try:
-            cfg = load_config(config)
-            model, scope = build_model(cfg, None, dev)
+            model, scope = build_model(load_timed_config(config, quick), None, dev)
         except Exception as error:  # noqa: BLE001 (reported)
             results += [Profile(name, p, size, error=short_error(error)) for p in precisions]
             continue

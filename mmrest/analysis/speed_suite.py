@@ -231,7 +231,9 @@ QUICK_PROPOSALS = dict(test_nms_pre=100, test_max_per_img=50, train_nms_pre=200,
                        train_max_per_img=100, rcnn_samples=64, detections=10)
 
 
-def _load(path: str, quick: bool, cfg_options: Optional[dict] = None):
+def load_timed_config(path: str, quick: bool = False, cfg_options: Optional[dict] = None):
+    """A config as every timed or profiled model is built from it: every detection kept
+    (:func:`keep_every_detection`), and with ``quick`` few proposals and detections."""
     cfg = load_config(path, cfg_options=cfg_options)
     keep_every_detection(cfg.model)
     if quick:
@@ -260,7 +262,7 @@ def _keep_few_proposals(model_cfg) -> None:
 
 def _build(name: str, path: str, settings: Settings, say: Say):
     say(f'  building {name} ({path})')
-    return build_model(_load(path, settings.quick), None, torch.device(settings.device))
+    return build_model(load_timed_config(path, settings.quick), None, torch.device(settings.device))
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -388,7 +390,7 @@ def part_attn_styles(settings: Settings, say: Say) -> PartResult:
     size = settings.maskrcnn_size
     result = PartResult('attn_styles', f'Attention styles, Mask R-CNN ResTv2-T, {size[1]}x'
                         f'{size[0]}, batch 1 (ms per image; FLOPs by operator class)')
-    cfg = _load(ATTN_STYLE_CONFIG, settings.quick)
+    cfg = load_timed_config(ATTN_STYLE_CONFIG, settings.quick)
     for precision in settings.precisions():
         styles = compare_attention_styles(
             cfg, ATTN_STYLES, size, settings.device, iters=settings.iters, warmup=settings.warmup,
@@ -411,7 +413,7 @@ def _training_setup(config: str, with_cp: bool, device: torch.device, amp: bool,
     AmpOptimWrapper) and a synthetic batch as a dataloader gives it."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
-    cfg = _load(config, quick, cfg_options={'model.backbone.with_cp': with_cp})
+    cfg = load_timed_config(config, quick, cfg_options={'model.backbone.with_cp': with_cp})
     model, scope = build_model(cfg, None, device)
     model.train()
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
@@ -682,7 +684,8 @@ def _profile(settings: Settings, say: Say) -> List[dict]:
     from .profile import as_dicts, profile_models
     size = settings.maskrcnn_size
     say(f'[profile] one inference per model and precision at {size[1]}x{size[0]}')
-    return as_dicts(profile_models(settings.device, settings.precisions(), size, say=say))
+    return as_dicts(profile_models(settings.device, settings.precisions(), size,
+                                   quick=settings.quick, say=say))
 
 
 # ------------------------------------------------------------------------------------- reports

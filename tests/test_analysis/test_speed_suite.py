@@ -139,16 +139,16 @@ def test_bad_arguments(tmp_path):
 
 def test_quick_runs_keep_few_proposals_in_two_stage_detectors_only():
     n = speed_suite.QUICK_PROPOSALS
-    cascade = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=True).model
+    load = speed_suite.load_timed_config
+    cascade = load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=True).model
     assert cascade.test_cfg.rpn.max_per_img == n['test_max_per_img']
     assert cascade.test_cfg.rcnn.max_per_img == n['detections']
     assert cascade.train_cfg.rpn_proposal.max_per_img == n['train_max_per_img']
     assert [stage.sampler.num for stage in cascade.train_cfg.rcnn] == [n['rcnn_samples']] * 3
-    full = speed_suite._load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=False).model
+    full = load(speed_suite.CASCADE_MODELS['ResTv2-T'], quick=False).model
     assert full.test_cfg.rpn.max_per_img == 1000  # the paper protocol keeps mmdet's counts
     upernet = speed_suite.UPERNET_MODELS['ResTv2-T']
-    assert speed_suite._load(upernet, quick=True).model == \
-        speed_suite._load(upernet, quick=False).model
+    assert load(upernet, quick=True).model == load(upernet, quick=False).model
 
 
 def test_random_weight_detectors_keep_every_detection():
@@ -160,7 +160,7 @@ def test_random_weight_detectors_keep_every_detection():
     from mmrest.apis import build_model
     size = (160, 224)
     for path in (speed_suite.MASK_RCNN_MODELS['ResTv2-T'], speed_suite.CASCADE_MODELS['ResTv2-T']):
-        cfg = speed_suite._load(path, quick=True)
+        cfg = speed_suite.load_timed_config(path, quick=True)
         assert cfg.model.test_cfg.rcnn.score_thr == 0
         counts = set()
         for seed in range(2):
@@ -171,7 +171,7 @@ def test_random_weight_detectors_keep_every_detection():
                             mode='predict')
             counts.add(len(out[0].pred_instances))
         assert counts == {cfg.model.test_cfg.rcnn.max_per_img}, (path, counts)
-    upernet = speed_suite._load(speed_suite.UPERNET_MODELS['ResTv2-T'], quick=False)
+    upernet = speed_suite.load_timed_config(speed_suite.UPERNET_MODELS['ResTv2-T'], quick=False)
     assert 'rcnn' not in (upernet.model.get('test_cfg') or {})
 
 
