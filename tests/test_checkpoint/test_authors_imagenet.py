@@ -9,8 +9,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
+from mmrest.apis.convert import convert_checkpoint  # noqa: E402
 from tests.common import CONFIGS as REPO_CONFIGS
-from tools.convert_official import convert  # noqa: E402
 from tools.convert_official import main as convert_main
 from tools.dev.imagenet_reference import (  # noqa: E402
     imagenet_input,
@@ -67,4 +67,4 @@ def test_convert_rejects_what_is_not_an_authors_checkpoint(tmp_path):
     path = tmp_path / 'other.pth'
     torch.save({'model': {'conv.weight': torch.zeros(1)}}, path)
     with pytest.raises(CheckpointMismatchError, match='does not look like a ResT'):
-        convert(str(path), str(tmp_path / 'out.pth'))
+        convert_checkpoint(str(path), str(tmp_path / 'out.pth'))
