@@ -13,6 +13,9 @@ def read_requirements(name: str) -> list[str]:
             if line.split('#')[0].strip() and not line.startswith('-')]
 
 
+TASK_EXTRAS = ('det', 'seg', 'cls')  # mmdet, mmsegmentation, mmpretrain
+EXTRAS = {name: read_requirements(f'{name}.txt') for name in TASK_EXTRAS}
+
 setup(
     name='mmrest',
     version=version['__version__'],
@@ -28,7 +31,9 @@ setup(
     # Ranges, never torch, torchvision, numpy or mmcv: installing mmrest into an existing
     # OpenMMLab environment keeps what is there (README "Installation").
     install_requires=read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt')},
+    # The OpenMMLab task packages, each with what it needs: `pip install "mmrest[det]"`.
+    extras_require=dict(EXTRAS, all=sorted({r for name in TASK_EXTRAS for r in EXTRAS[name]}),
+                        tests=read_requirements('tests.txt')),
     entry_points={'console_scripts': ['mmrest = mmrest.commands:main']},
     zip_safe=False,
 )

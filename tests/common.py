@@ -2,7 +2,10 @@
 the one parameter count (mmrest's)."""
 from pathlib import Path
 
+import pytest
+
 from mmrest.analysis import count_parameters  # noqa: F401  (re-exported for the tests)
+from mmrest.utils.packages import TASK_PACKAGES, is_available
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / 'configs'
@@ -22,3 +25,11 @@ FLAT = tiny_arch(1, 1, 1, 1)  # the fastest: the tool tests' tiny tasks
 DEEP = tiny_arch(1, 2, 2, 1)  # two blocks in stages 2 and 3 (decay ids, ablations)
 WINDOWED = tiny_arch(1, 2, 2, 2)  # a last block per stage that differs (attention styles)
 OTHER = tiny_arch(1, 2, 2, 1, embed_dims=(24, 48, 96, 192))  # another width
+
+
+def requires(*packages: str) -> pytest.MarkDecorator:
+    """Skip where these OpenMMLab task packages do not import (the light stacks: torch and
+    mmengine only), naming them and their extras."""
+    missing = [TASK_PACKAGES[p] for p in packages if not is_available(p)]
+    return pytest.mark.skipif(bool(missing), reason='needs ' + ', '.join(
+        f'{info.distribution} (mmrest[{info.extra}])' for info in missing))

@@ -139,6 +139,21 @@ def test_wheel_carries_configs_tools_and_model_index(wheel):
                        for r in requires), (name, requires)
 
 
+def test_wheel_requires_mmengine_and_offers_each_task_package_as_an_extra(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata, ) = [n for n in archive.namelist() if n.endswith('.dist-info/METADATA')]
+        lines = archive.read(metadata).decode().splitlines()
+    requires = [line.split(':', 1)[1].strip() for line in lines
+                if line.startswith('Requires-Dist:')]
+    base = [r for r in requires if 'extra ==' not in r]
+    assert [re.split(r'[<>=!~; ]', r)[0] for r in base] == ['mmengine']
+    for extra, distribution in (('det', 'mmdet'), ('seg', 'mmsegmentation'),
+                                ('cls', 'mmpretrain')):
+        for wanted in (extra, 'all'):
+            assert any(r.startswith(distribution) and f'extra == "{wanted}"' in r
+                       for r in requires), (distribution, wanted, requires)
+
+
 def test_installing_into_this_environment_changes_no_stack_package(wheel, tmp_path):
     report = tmp_path / 'report.json'
     result = subprocess.run([sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',

@@ -12,6 +12,7 @@ import torch
 import mmrest
 
 from ..apis.model import build_model
+from ..utils.compat import TORCH_VERSION_STRING
 from .timing import Entry, autocast, interleaved_timing
 
 
@@ -45,7 +46,7 @@ def device_name(device: torch.device) -> str:
 
 
 def software_versions() -> Dict[str, str]:
-    versions = {'torch': torch.__version__, 'mmrest': mmrest.__version__}
+    versions = {'torch': TORCH_VERSION_STRING, 'mmrest': mmrest.__version__}
     for package in ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain'):
         try:
             versions[package] = importlib.import_module(package).__version__

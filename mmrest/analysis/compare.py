@@ -8,23 +8,27 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..utils.packages import require
 from . import flops
 from .complexity import count_parameters
 from .timing import Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing
 
 
 def _swin(depths):
+    require('mmdet', 'the Swin Transformer baseline')
     from mmdet.models.backbones import SwinTransformer
     return SwinTransformer(embed_dims=96, depths=depths, num_heads=(3, 6, 12, 24),
                            window_size=7, drop_path_rate=0.0, out_indices=(0, 1, 2, 3))
 
 
 def _convnext(arch):
+    require('mmpretrain', 'the ConvNeXt baseline')
     from mmpretrain.models.backbones import ConvNeXt
     return ConvNeXt(arch=arch, out_indices=(0, 1, 2, 3), gap_before_final_norm=False)
 
 
 def _resnet(depth):
+    require('mmdet', 'the ResNet baseline')
     from mmdet.models.backbones import ResNet
     return ResNet(depth=depth, out_indices=(0, 1, 2, 3))
 

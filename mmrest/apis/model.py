@@ -1,6 +1,5 @@
 """Building the model of a config outside a runner (speed tools, ONNX export, the demo)."""
 import copy
-import importlib
 import logging
 from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple, Union
@@ -8,6 +7,8 @@ from typing import Iterator, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+
+from ..utils.packages import require
 
 
 def scope_of(cfg: Config) -> str:
@@ -52,7 +53,7 @@ def build_model(cfg: Config,
     model_cfg = copy.deepcopy(cfg.model)
     if checkpoint is None and model_cfg.get('backbone') is not None:
         model_cfg.backbone.init_cfg = None
-    registry = importlib.import_module(f'{scope}.registry').MODELS
+    registry = require(scope, f'a model of the {scope} scope').registry.MODELS
     with DefaultScope.overwrite_default_scope(scope):
         model = registry.build(model_cfg)
     if checkpoint is not None:

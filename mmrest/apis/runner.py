@@ -28,6 +28,7 @@ from mmrest.checkpoint import (
     missing_checkpoint,
 )
 from mmrest.utils.configs import resolve_config_path
+from mmrest.utils.packages import TASK_PACKAGES, MissingPackageError, require
 
 from .model import scope_of
 
@@ -41,7 +42,7 @@ class ConfigError(ValueError):
 
 
 # What a user can fix (config, paths, checkpoint files): the tools print it and exit with 2.
-USER_ERRORS = (ConfigError, CheckpointMismatchError, CheckpointFileError)
+USER_ERRORS = (ConfigError, CheckpointMismatchError, CheckpointFileError, MissingPackageError)
 
 
 def exit_on_user_error(main: Callable[..., int]) -> Callable[..., int]:
@@ -116,6 +117,22 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> Dict[str, Any]
     return prepared
 
 
+def _read_config(path: str) -> Config:
+    """``Config.fromfile``; a base config of a task package that is not installed
+    (``_base_ = 'mmseg::...'``) raises :class:`MissingPackageError` naming the extra."""
+    try:
+        return Config.fromfile(path)
+    except ModuleNotFoundError as error:
+        # mmengine: '<distribution> is not installed, please install ...'
+        named = str(error).split(' ', 1)[0]
+        missing = next((package for package, info in TASK_PACKAGES.items()
+                        if named in (package, info.distribution)), None)
+        if missing is None:
+            raise
+        require(missing, f'the config {path}')
+        raise
+
+
 def load_config(config: Union[str, Config],
                 work_dir: Optional[str] = None,
                 cfg_options: Optional[Mapping[str, Any]] = None,
@@ -138,7 +155,8 @@ def load_config(config: Union[str, Config],
             raise ConfigError(str(error)) from error
         if not osp.isfile(path):
             raise ConfigError(f'config file not found: {str(config)!r}')
-        cfg = Config.fromfile(path)
+        cfg = _read_config(path)
+    require(scope_of(cfg), f'the config {path}')
     if cfg_options:
         options = check_cfg_options(cfg, cfg_options)
         try:

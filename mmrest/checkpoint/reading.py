@@ -17,6 +17,8 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 import torch
 
+from ..utils.compat import load_weights_only
+
 # Set to 1 to load checkpoints with arbitrary pickled objects (trusted files only).
 TRUST_ENV = 'MMREST_TRUST_CHECKPOINTS'
 ZIP_MAGIC = b'PK\x03\x04'  # torch.save writes zip archives (since torch 1.6)
@@ -108,22 +110,21 @@ def torch_load(file: Any, map_location: Optional[Any] = None) -> Any:
     name = file if isinstance(file, str) else 'the checkpoint'
     if isinstance(file, str):
         check_checkpoint_file(file)
-    with torch.serialization.safe_globals(trusted_globals()):
-        try:
-            return torch.load(file, map_location=map_location, weights_only=True)
-        except Exception as error:  # noqa: BLE001 (re-raised with the file's name)
-            if not _refused_by_safe_loader(error):
-                raise CheckpointFileError(
-                    f'{name} is not a readable PyTorch checkpoint (damaged, cut short, or '
-                    f'another kind of file): {type(error).__name__}: {error}') from error
-            if os.environ.get(TRUST_ENV) == '1':
-                if hasattr(file, 'seek'):
-                    file.seek(0)
-                return torch.load(file, map_location=map_location, weights_only=False)
-            raise pickle.UnpicklingError(
-                f'{name} contains Python objects that the safe (weights_only) loader does not '
-                f'allow: {error}\nIf you trust this file, set {TRUST_ENV}=1 to load it '
-                'with weights_only=False.') from error
+    try:
+        return load_weights_only(file, map_location, trusted_globals())
+    except Exception as error:  # noqa: BLE001 (re-raised with the file's name)
+        if not _refused_by_safe_loader(error):
+            raise CheckpointFileError(
+                f'{name} is not a readable PyTorch checkpoint (damaged, cut short, or '
+                f'another kind of file): {type(error).__name__}: {error}') from error
+        if os.environ.get(TRUST_ENV) == '1':
+            if hasattr(file, 'seek'):
+                file.seek(0)
+            return torch.load(file, map_location=map_location, weights_only=False)
+        raise pickle.UnpicklingError(
+            f'{name} contains Python objects that the safe (weights_only) loader does not '
+            f'allow: {error}\nIf you trust this file, set {TRUST_ENV}=1 to load it '
+            'with weights_only=False.') from error
 
 
 def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..utils.compat import dynamic_dim, onnx_export
+
 Size2d = Tuple[int, int]
 PathLike = Union[str, 'os.PathLike[str]']
 
@@ -218,15 +220,14 @@ def _as_size(size: Union[int, Sequence[int]]) -> Size2d:
 def _export(module: nn.Module, path: PathLike, inputs: torch.Tensor, output_names: List[str],
             dynamic_hw: bool, dynamic_batch: bool, opset: int, dynamo: bool) -> None:
     if dynamo:
-        Dim = torch.export.Dim
         axes: Dict[int, Any] = {}
         if dynamic_batch:
-            axes[0] = Dim.DYNAMIC
+            axes[0] = dynamic_dim()
         if dynamic_hw:
-            axes.update({2: Dim.DYNAMIC, 3: Dim.DYNAMIC})
-        torch.onnx.export(module, (inputs, ), str(path), dynamo=True, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=output_names,
-                          dynamic_shapes=((axes, ) if axes else None), verbose=False)
+            axes.update({2: dynamic_dim(), 3: dynamic_dim()})
+        onnx_export(module, (inputs, ), str(path), dynamo=True, opset_version=opset,
+                    input_names=[INPUT_NAME], output_names=output_names,
+                    dynamic_shapes=((axes, ) if axes else None), verbose=False)
         return
     dynamic_axes: Dict[str, Dict[int, str]] = {}
     if dynamic_batch or dynamic_hw:
@@ -244,9 +245,9 @@ def _export(module: nn.Module, path: PathLike, inputs: torch.Tensor, output_name
         # the same verified results.
         warnings.filterwarnings('ignore', category=DeprecationWarning,
                                 message='.*legacy TorchScript-based ONNX export.*')
-        torch.onnx.export(module, (inputs, ), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=output_names,
-                          dynamic_axes=dynamic_axes or None, do_constant_folding=True)
+        onnx_export(module, (inputs, ), str(path), dynamo=False, opset_version=opset,
+                    input_names=[INPUT_NAME], output_names=output_names,
+                    dynamic_axes=dynamic_axes or None, do_constant_folding=True)
 
 
 def _export_module(module: nn.Module, names_from: Any, path: PathLike, input_size: Size2d,

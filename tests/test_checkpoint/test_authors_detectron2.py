@@ -23,11 +23,11 @@ from mmengine.config import Config
 
 from mmrest.apis import build_model, load_config
 from mmrest.checkpoint import CheckpointMismatchError, convert_official, recognise_official
-from tests.common import CONFIGS, FIXTURES
+from tests.common import CONFIGS, FIXTURES, requires
 from tools.convert_official import main as convert_main
 from tools.dev.reference_weights import reference_input, reference_state_dict
 
-pytestmark = pytest.mark.slow  # (the README's test command runs it)
+pytestmark = [pytest.mark.slow, requires('mmdet')]  # (the README's test command runs it)
 
 D2 = json.loads((FIXTURES / 'detectron2_rest.json').read_text())
 OUTPUTS = dict(np.load(FIXTURES / 'detectron2_rest.npz'))

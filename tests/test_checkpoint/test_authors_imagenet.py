@@ -3,21 +3,22 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
 
-pytest.importorskip('mmpretrain')
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
-
-from mmrest.apis.convert import convert_checkpoint  # noqa: E402
+from mmrest.apis.convert import convert_checkpoint
 from tests.common import CONFIGS as REPO_CONFIGS
+from tests.common import requires
 from tools.convert_official import main as convert_main
-from tools.dev.imagenet_reference import (  # noqa: E402
+from tools.dev.imagenet_reference import (
     imagenet_input,
     imagenet_model,
     recorded,
     write_authors_imagenet,
 )
+
+pytestmark = requires('mmpretrain')
 
 CONFIGS = str(REPO_CONFIGS / 'imagenet')
 VARIANTS = {'rest_lite': ('v1', 'lite'), 'rest_s': ('v1', 'small'), 'rest_b': ('v1', 'base'),

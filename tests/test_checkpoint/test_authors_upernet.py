@@ -27,14 +27,14 @@ import torch.nn as nn
 from mmrest import ResT, ResTV2
 from mmrest.apis import build_model, check_checkpoint_fits, load_config
 from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError, recognise_official
-from tests.common import CONFIGS, FIXTURES, REPO
+from tests.common import CONFIGS, FIXTURES, REPO, requires
 from tests.tiny_tasks import TASKS, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
 from tools.dev import imagenet_reference
 from tools.dev.reference_weights import reference_input, reference_state_dict
 
-pytestmark = pytest.mark.slow  # (the README's test command runs it)
+pytestmark = [pytest.mark.slow, requires('mmseg')]  # (the README's test command runs it)
 
 UPERNET = json.loads((FIXTURES / 'upernet_restv2.json').read_text())
 OUTPUTS = dict(np.load(FIXTURES / 'upernet_restv2.npz'))

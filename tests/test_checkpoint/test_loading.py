@@ -120,7 +120,7 @@ def test_mmengine_training_checkpoint_needs_the_compat_loader(tmp_path):
                 'state_dict': {'w': torch.ones(2)},
                 'message_hub': {'log_scalars': {'train/loss': buffer}}}, path)
     with pytest.raises(pickle.UnpicklingError):
-        torch.load(path)  # torch >= 2.6 default: weights_only=True
+        torch.load(path, weights_only=True)  # the default from torch 2.6 on
     loaded = CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert loaded['message_hub']['log_scalars']['train/loss'].current() == 0.5
     assert loaded['meta']['arr'].tolist() == [0, 1, 2]
@@ -174,7 +174,8 @@ def test_runner_checkpoints_resume_and_load(tmp_path):
     checkpoint = tmp_path / 'epoch_1.pth'
     assert checkpoint.is_file()
     with pytest.raises(pickle.UnpicklingError):
-        torch.load(checkpoint)  # what would break resuming without mmrest
+        # What breaks resuming without mmrest (weights_only=True: the default from torch 2.6).
+        torch.load(checkpoint, weights_only=True)
     resumed = make_runner(max_epochs=2, resume=True, load_from=str(checkpoint))
     resumed.train()
     assert resumed.epoch == 2 and (tmp_path / 'epoch_2.pth').is_file()

@@ -25,6 +25,7 @@ from mmrest.deploy import (  # noqa: E402
     onnx_session,
     verify_onnx,
 )
+from mmrest.utils.compat import HAS_DYNAMO_ONNX  # noqa: E402
 from tests.common import CONFIGS, DIMS, FLAT  # noqa: E402
 from tools.deploy import export_onnx as export_onnx_tool  # noqa: E402
 
@@ -99,6 +100,8 @@ def test_static_export_fixes_height_and_width(tmp_path):
         verify_onnx(exported.path, model, batches([(96, 64)]))
 
 
+@pytest.mark.skipif(not HAS_DYNAMO_ONNX, reason='the torch.export-based ONNX exporter '
+                    '(torch.onnx.export(dynamo=True)) needs torch >= 2.5')
 def test_dynamo_exporter(tmp_path):
     model = tiny(ResT)
     with pytest.raises(ValueError, match='opset 18'):
@@ -108,6 +111,13 @@ def test_dynamo_exporter(tmp_path):
     assert exported.opset == 18
     assert_close_everywhere(verify_onnx(exported.path, model,
                                         batches([(64, 96)], 2) + batches([(97, 130)])))
+
+
+@pytest.mark.skipif(HAS_DYNAMO_ONNX, reason='this torch has the torch.export-based exporter')
+def test_dynamo_exporter_refused_on_old_torch(tmp_path):
+    with pytest.raises(RuntimeError, match=r'needs torch >= 2\.5.*TorchScript exporter'):
+        export_backbone(tiny(ResT), tmp_path / 'dynamo.onnx', dynamo=True)
+    assert not (tmp_path / 'dynamo.onnx').exists()
 
 
 def test_verify_reports_mismatch(tmp_path):

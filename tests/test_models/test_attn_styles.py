@@ -7,7 +7,7 @@ import torch
 
 from mmrest import ResT, ResTV2
 from mmrest.analysis.flops import flops_by_class
-from tests.common import WINDOWED, count_parameters
+from tests.common import WINDOWED, count_parameters, requires
 from tools.dev.imagenet_reference import write_authors_imagenet
 
 STYLES = ('global', 'win', 'cwin', 'hwin')
@@ -136,6 +136,7 @@ def test_window_matmul_flops_are_a_tenth_of_global_at_1280x800():
 
 
 @pytest.mark.slow
+@requires('mmdet')
 def test_attn_styles_tool_on_cpu(tmp_path):
     from tools.analysis.attn_styles import main
     out_dir = tmp_path / 'out'

@@ -13,7 +13,7 @@ import mmrest
 from mmrest.models.backbones.ceit import CeiT, LCABlock
 from mmrest.models.layers import LeFF
 from tests.common import CONFIGS as REPO_CONFIGS
-from tests.common import count_parameters
+from tests.common import count_parameters, requires
 
 CONFIGS = REPO_CONFIGS / 'imagenet'
 SMALL = dict(embed_dims=32, num_layers=2, num_heads=2)  # fast stand-in for the presets
@@ -55,6 +55,7 @@ def build_config(name: str, device: str = 'cpu') -> nn.Module:
         return MODELS.build(cfg.model)
 
 
+@requires('mmpretrain')
 @pytest.mark.parametrize('arch,suffix', [('tiny', 't'), ('small', 's'), ('base', 'b')])
 def test_config_builds_with_the_described_parameter_count(arch, suffix):
     # On the meta device: no memory, no initialisation, instant even for CeiT-B.
@@ -68,6 +69,7 @@ def test_config_builds_with_the_described_parameter_count(arch, suffix):
         assert 0.1 < PAPER_M[arch] - count / 1e6 < 0.21
 
 
+@requires('mmpretrain')
 def test_tiny_config_classifies_and_its_optimizer_skips_decay_where_deit_does():
     from mmengine.optim import build_optim_wrapper
     cfg = load_config('ceit_t_in1k.py')
@@ -87,7 +89,8 @@ def test_tiny_config_classifies_and_its_optimizer_skips_decay_where_deit_does():
     assert decay[id(named['backbone.layers.0.ffn.fc1.weight'])] == 0.05
 
 
-@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
+@pytest.mark.parametrize('scope', [pytest.param(s, marks=requires(s))
+                                   for s in ('mmpretrain', 'mmdet', 'mmseg')])
 @pytest.mark.parametrize('type_name', ['CeiT', 'mmrest.CeiT'])
 def test_builds_in_every_scope(scope, type_name):
     registry = importlib.import_module(f'{scope}.registry').MODELS
@@ -232,6 +235,7 @@ def small_classifier() -> nn.Module:
                                            in_channels=32)))
 
 
+@requires('mmpretrain')
 def test_classifier_checkpoint_loads_through_init_cfg_with_a_report(tmp_path):
     """CeiT loads like ResT: a whole classifier's checkpoint (backbone. tensors taken, head
     skipped and said so), the positional embedding resized to the new img_size."""
@@ -249,6 +253,7 @@ def test_classifier_checkpoint_loads_through_init_cfg_with_a_report(tmp_path):
     torch.testing.assert_close(model.cls_token, classifier.backbone.cls_token)
 
 
+@requires('mmpretrain')
 def test_layer_decay_constructor_takes_ceit():
     from mmengine.optim import build_optim_wrapper
     model = small_classifier()

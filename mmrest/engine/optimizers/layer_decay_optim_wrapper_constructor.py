@@ -14,12 +14,12 @@ from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
 from ...models.backbones.base import DECAY_TYPES, MMRestBackbone
-from ...registry import OPTIM_WRAPPER_CONSTRUCTORS
+from ...registry import register_optim_wrapper_constructor
 
 PARAMWISE_KEYS = ('decay_rate', 'decay_type', 'num_layers')
 
 
-@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+@register_optim_wrapper_constructor
 class ResTLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Learning-rate decay from the top of an mmrest backbone down to its stem.
 

@@ -34,6 +34,7 @@ import torch.utils.checkpoint as cp
 from mmengine.logging import print_log
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...registry import register_model
 from ..layers import LeFF, Mlp, MultiheadAttention, PreNormBlock, Size2d, resize_pos_embed
 from ..validation import (
     check_batch,
@@ -120,6 +121,7 @@ class LCABlock(PreNormBlock):
         return x[:, 0]
 
 
+@register_model
 class CeiT(MMRestBackbone):
     """CeiT backbone ("Incorporating Convolution Designs into Visual Transformers").
 

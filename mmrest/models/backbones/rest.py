@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 
 from ...checkpoint import LoadReport, StateDict, adapt_rest_state_dict, describe_arch
+from ...registry import register_model
 from ..layers import (
     ConvStem,
     IdentityInitDWConv,
@@ -319,6 +320,7 @@ class ResTBase(MMRestBackbone):
         return before + (1 if role == 'embed' else self.depths[stage])
 
 
+@register_model
 class ResT(ResTBase):
     """ResT (v1): "ResT: An Efficient Transformer for Visual Recognition", NeurIPS 2021.
 
@@ -352,6 +354,7 @@ class ResT(ResTBase):
         return dict(interaction='conv_in', upsample='none')
 
 
+@register_model
 class ResTV2(ResTBase):
     """ResTv2: "ResT V2: Simpler, Faster and Stronger", NeurIPS 2022.
 

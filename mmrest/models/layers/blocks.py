@@ -5,6 +5,7 @@ from typing import Dict, Optional, Type
 import torch
 import torch.nn as nn
 
+from ...utils.compat import GELU
 from ..validation import check_choice
 from .attention import EfficientMultiheadAttention, window_attention
 from .helpers import Size2d
@@ -35,7 +36,7 @@ class Mlp(nn.Module):
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
@@ -88,7 +89,7 @@ class LeFF(nn.Module):
         self.bn2 = nn.BatchNorm2d(hidden_dim)
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.bn3 = nn.BatchNorm1d(dim)
-        self.act = nn.GELU()
+        self.act = GELU()
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, hw: Optional[Size2d] = None) -> torch.Tensor:

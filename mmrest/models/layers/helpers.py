@@ -3,13 +3,15 @@ from typing import Tuple
 
 import torch
 
+from ...utils.compat import is_exporting
+
 Size2d = Tuple[int, int]
 
 
 def is_tracing() -> bool:
     """Inside ONNX / TorchScript tracing or torch.export, where Python branches on sizes
     would freeze the export-time answer into the graph."""
-    return torch.jit.is_tracing() or torch.compiler.is_exporting()
+    return torch.jit.is_tracing() or is_exporting()
 
 
 def tokens_to_map(x: torch.Tensor, hw: Size2d) -> torch.Tensor:
