@@ -256,8 +256,8 @@ else
   constraints=("$repo/requirements/constraints.txt")
   # Its own torch comes with the pinned numpy 1.x stack; a reused torch keeps the machine's numpy.
   [ "$torch_req" = system ] || constraints+=("$repo/requirements/pinned.txt")
-  mapfile -t requirements < <(requirements_of "$repo/requirements/runtime.txt" \
-    "$repo/requirements/tests.txt" "${constraints[@]}")
+  mapfile -t requirements < <(requirements_of "$repo"/requirements/{runtime,det,seg,cls,tests}.txt \
+    "${constraints[@]}")
   install_stack=("${pip[@]}" install -r "$repo/requirements/env.txt" "$mmcv_req")
   for file in "${constraints[@]}"; do install_stack+=(-c "$file"); done
 fi
