@@ -2,13 +2,12 @@
 authors' straightforward code, interleaved in one process; peak memory of each in a fresh
 process.
 
-    python benchmarks/fast_path.py [--authors PATH/TO/ResT] [--rounds 3] [--out docs/fast_path.md]
+    python benchmarks/fast_path.py [--authors PATH/TO/ResT] [--rounds 3] [--out FILE.md]
 
 ``--authors`` is a checkout of the authors' repository (wofmanaf/ResT): their
 ``models/rest_v2.py`` is loaded from there (timm stubbed, as by
 ``tools/dev/make_reference_outputs.py``); without it the authors' variant is left out.
 """
-import argparse
 import functools
 import os
 import os.path as osp
@@ -23,6 +22,7 @@ sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
+from mmrest.utils.cli import make_parser  # noqa: E402
 from tools.dev.make_reference_outputs import (  # noqa: E402
     authors_forward,
     build_authors_classifier,
@@ -69,11 +69,11 @@ def peak_memory(name: str, size: Tuple[int, int], batch: int, authors: Optional[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = make_parser(__doc__)
     parser.add_argument('--authors', default=None,
                         help="checkout of the authors' ResT repository (for their variant)")
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--out', default=None)
+    parser.add_argument('--rounds', type=int, default=3, help='interleaved timing rounds')
+    parser.add_argument('--out', default=None, help='also write the Markdown report here')
     args = parser.parse_args()
     if args.authors is None:
         print(f"No --authors: the authors' variant ({AUTHORS!r}) is left out; give a checkout "

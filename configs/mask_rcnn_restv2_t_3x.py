@@ -1,7 +1,7 @@
 # Mask R-CNN + FPN with a ResTv2-Tiny backbone on COCO, 3x schedule with multi-scale crop
 # augmentation (mmdet's Swin ms-crop-3x recipe, which this inherits: AdamW lr 1e-4, weight
 # decay 0.05, 1000 warm-up iterations, 36 epochs, lr x0.1 after epochs 27 and 33).
-# ResTv2 paper, Table 3 / App. C.2: batch 16 (8 GPUs x 2 images), drop path 0.1, mixed
+# ResTv2 paper, Table 4 / App. C.2: batch 16 (8 GPUs x 2 images), drop path 0.1, mixed
 # precision (add `--amp` to tools/train.py). Paper: 49.9M parameters, 253G FLOPs,
 # 47.6 box AP / 43.2 mask AP.
 _base_ = [

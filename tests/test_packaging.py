@@ -24,6 +24,7 @@ from mmengine.config import Config
 import mmrest
 from mmrest.utils.configs import config_dir
 from tests.common import REPO, count_parameters
+from tests.markdown import relative_links
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
 
@@ -128,8 +129,12 @@ def test_wheel_carries_configs_tools_and_model_index(wheel):
                if p.suffix in ('.py', '.yml')}
     tools = {str(p.relative_to(REPO)) for p in (REPO / 'tools').rglob('*')
              if p.suffix in ('.py', '.sh')}
-    assert {f'mmrest/.mim/{name}' for name in configs | tools} <= names
+    docs = {str(p.relative_to(REPO)) for p in (REPO / 'docs').glob('*.md')}
+    assert {f'mmrest/.mim/{name}' for name in configs | tools | docs} <= names
     assert 'mmrest/.mim/model-index.yml' in names
+    # The installed README's links (docs/, LICENSE, CHANGELOG.md) resolve beside it.
+    links = relative_links((REPO / 'README.md').read_text())
+    assert links and {f'mmrest/.mim/{target}' for target in links} <= names
     assert 'mmrest = mmrest.commands:main' in entry_points
     requires = [line.split(':', 1)[1].strip() for line in metadata.splitlines()
                 if line.startswith('Requires-Dist:') and 'extra ==' not in line]

@@ -21,16 +21,21 @@ from typing import List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.apis.convert import convert_checkpoint, describe_conversion  # noqa: E402
+from mmrest.utils.cli import make_parser  # noqa: E402
 
 
-@exit_on_user_error
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('src', help="the authors' checkpoint, as downloaded")
     parser.add_argument('dst', help='where to write the converted checkpoint')
     parser.add_argument('--config', help='check the converted file against this config '
                         '(a path or mmrest::NAME) before writing it')
-    args = parser.parse_args(argv)
+    return parser
+
+
+@exit_on_user_error
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     conversion = convert_checkpoint(args.src, args.dst, args.config)
     print('\n'.join(describe_conversion(conversion, args.src, args.dst, args.config)))
     return 0

@@ -18,7 +18,9 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from mmrest.apis.demo import main  # noqa: E402
+from mmrest.apis.demo import build_parser, main  # noqa: E402
+
+__all__ = ['build_parser', 'main']
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -12,11 +12,15 @@ from mmengine.dist import is_main_process
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import close_distributed, exit_on_user_error, load_config, test  # noqa: E402
-from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
+from mmrest.utils.cli import (  # noqa: E402
+    add_runner_arguments,
+    make_parser,
+    parse_runner_arguments,
+)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the evaluation log goes '
@@ -27,7 +31,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="test-time augmentation with the config's tta_model and "
                         'tta_pipeline (e.g. multi-scale + flip for the UperNet configs)')
     add_runner_arguments(parser, 'dist_test.sh')
-    return parse_runner_arguments(parser, argv)
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    return parse_runner_arguments(build_parser(), argv)
 
 
 @exit_on_user_error

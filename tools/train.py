@@ -10,11 +10,15 @@ from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmrest.apis import close_distributed, exit_on_user_error, load_config, train  # noqa: E402
-from mmrest.utils.cli import add_runner_arguments, parse_runner_arguments  # noqa: E402
+from mmrest.utils.cli import (  # noqa: E402
+    add_runner_arguments,
+    make_parser,
+    parse_runner_arguments,
+)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: ./work_dirs/CONFIG_NAME)')
@@ -26,7 +30,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate to the actual total batch size')
     add_runner_arguments(parser, 'dist_train.sh')
-    return parse_runner_arguments(parser, argv)
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    return parse_runner_arguments(build_parser(), argv)
 
 
 @exit_on_user_error

@@ -30,6 +30,7 @@ from mmengine.config import Config
 from mmrest.datasets.synthetic import DEFAULT_CLASSES, SyntheticCocoInfo, make_synthetic_coco
 
 from ..analysis.complexity import count_parameters
+from ..utils.cli import make_parser
 from ..utils.configs import config_dir
 from .model import build_model
 from .runner import USER_ERRORS, ConfigError, load_config, test, train
@@ -434,12 +435,13 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
     return summary
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Train Mask R-CNN + ResTv2 from scratch on a synthetic shapes dataset, '
-        'offline on the CPU in a few minutes, and compare its COCO mAP before and after.')
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``tools/demo.py``."""
+    parser = make_parser(
+        'Train Mask R-CNN + ResTv2 from scratch on a synthetic shapes dataset, offline on the '
+        'CPU in a few minutes, and compare its COCO mAP before and after.')
     parser.add_argument('--work-dir', default=DEFAULT_WORK_DIR,
-                        help='checkpoints, logs and prediction images (default: %(default)s)')
+                        help='checkpoints, logs and prediction images')
     parser.add_argument('--data-root',
                         help='synthetic dataset folder, generated if missing (default: '
                         'data/synthetic_coco; with --quick: data/synthetic_coco_quick)')
@@ -450,7 +452,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'images, too short to learn anything')
     parser.add_argument('--config', default=DEFAULT_CONFIG,
                         help='demo config (default: mmrest::demo/mask_rcnn_restv2_synthetic.py)')
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

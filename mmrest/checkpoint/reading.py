@@ -40,7 +40,7 @@ def missing_checkpoint(path: str, subject: str = 'checkpoint', option: Optional[
     set to None trains from scratch)."""
     message = f'{subject} not found: {path!r}'
     if option:
-        message += (f' ({option}). Download it (README, "The authors\' checkpoints") and point '
+        message += (f' ({option}). Download it (docs/authors_checkpoints.md) and point '
                     f'at it with --cfg-options {option}=/path/to/file.pth')
     if fresh:
         message += f', or train from scratch with --cfg-options {fresh}=None'

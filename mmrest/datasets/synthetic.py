@@ -37,7 +37,6 @@ also works without torch/mmengine installed)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -49,7 +48,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ..utils.cli import parse_wh
+from ..utils.cli import make_parser, parse_wh
 
 __all__ = [
     'SUPPORTED_SHAPES', 'DEFAULT_CLASSES', 'BACKGROUND_CLASS', 'SyntheticCocoInfo',
@@ -706,22 +705,22 @@ def make_synthetic_ade(root: PathLike,
 # --------------------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m mmrest.datasets.synthetic coco|ade ROOT [options]``; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        prog='python -m mmrest.datasets.synthetic',
-        description='Write a small synthetic shapes dataset (COCO instances or ADE20K-style '
-        'semantic segmentation) for offline demos and tests.')
+    parser = make_parser(
+        'Write a small synthetic shapes dataset (COCO instances or ADE20K-style semantic '
+        'segmentation) for offline demos and tests.', prog='python -m mmrest.datasets.synthetic')
     parser.add_argument('kind', choices=('coco', 'ade'), help='dataset layout to write')
     parser.add_argument('root', help='output folder')
-    parser.add_argument('--num-train', type=int, default=100, help='training images (100)')
-    parser.add_argument('--num-val', type=int, default=20, help='validation images (20)')
-    parser.add_argument('--size', type=parse_wh, default=(256, 320), metavar='WxH',
-                        help='image size, e.g. 320x256 (default) or 256 for a square')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (0)')
+    parser.add_argument('--num-train', type=int, default=100, help='training images')
+    parser.add_argument('--num-val', type=int, default=20, help='validation images')
+    parser.add_argument('--size', type=parse_wh, default='320x256', metavar='WxH',
+                        help='image size, or one number for a square')
+    parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--classes', default=','.join(DEFAULT_CLASSES),
                         help=f'comma-separated shapes from {",".join(SUPPORTED_SHAPES)} '
                         f'(default {",".join(DEFAULT_CLASSES)})')
     parser.add_argument('--max-objects', type=int, default=4, help='objects per image, at most')
-    parser.add_argument('--img-ext', choices=('.jpg', '.png'), default='.jpg')
+    parser.add_argument('--img-ext', choices=('.jpg', '.png'), default='.jpg',
+                        help='image file type')
     parser.add_argument('--no-background-class', action='store_true',
                         help='ade only: label the background 0 ("other", ignored)')
     parser.add_argument('--overwrite', action='store_true', help='replace an earlier set')

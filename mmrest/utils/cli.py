@@ -1,7 +1,67 @@
-"""Small helpers shared by the command-line tools."""
+"""Small helpers shared by the command-line tools: one parser style (defaults shown, plain-text
+descriptions), one ``--device`` default, one WxH size syntax, the runner options."""
 import argparse
 import os
+import re
 from typing import Optional, Sequence, Tuple
+
+DEVICES = ('cuda', 'cpu')
+
+
+def has_default(action: argparse.Action) -> bool:
+    """Whether an option has a default worth printing: not None, not a switch that is off, not
+    an empty collection."""
+    default = action.default
+    return not (default is None or default is False or default == argparse.SUPPRESS
+                or (isinstance(default, (list, tuple, dict)) and not default))
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows the default of every option that has one (:func:`has_default`), unless its help
+    already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        if not has_default(action) or 'default' in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def plain_text(docstring: str) -> str:
+    """The first paragraph of a docstring without reStructuredText markup (``code``,
+    :role:`target`, a closing ``::``), as a help text prints it."""
+    text = (docstring or '').strip().split('\n\n')[0]
+    text = re.sub(r':[a-z]+:`~?([^`]+)`', r'\1', text)
+    text = text.replace('``', '')
+    return re.sub(r'::$', ':', text)
+
+
+def make_parser(docstring: str, **kwargs) -> argparse.ArgumentParser:
+    """The parser every tool builds: the first paragraph of its docstring as the description,
+    defaults shown in ``--help``."""
+    return argparse.ArgumentParser(description=plain_text(docstring),
+                                   formatter_class=HelpFormatter, **kwargs)
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``: the one ``--device`` default of the tools."""
+    import torch
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device cuda|cpu``, by default cuda when a GPU is visible, else cpu."""
+    parser.add_argument('--device', choices=DEVICES, default=default_device(),
+                        help='where to run: cuda or cpu (default: cuda if a GPU is visible, '
+                        'else cpu; here %(default)s)')
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """A clear error for ``--device cuda`` on a machine without a GPU."""
+    if device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            parser.error('--device cuda: no GPU is visible here (use --device cpu)')
 
 
 def parse_wh(text: str) -> Tuple[int, int]:
@@ -31,7 +91,8 @@ def add_runner_arguments(parser: argparse.ArgumentParser, launcher_script: str) 
                         help='override config entries, e.g. train_cfg.max_epochs=12')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help=f'job launcher ({launcher_script} sets pytorch)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by torch.distributed.launch (torchrun sets LOCAL_RANK)')
 
 
 def parse_runner_arguments(parser: argparse.ArgumentParser,

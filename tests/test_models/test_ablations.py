@@ -81,7 +81,7 @@ def test_interaction_variants():
 def test_upsample_strategy_parameter_deltas_resTv2_tiny():
     """Table 3(b): nearest / bilinear / none add no parameters; pixel-shuffle adds the
     depth-wise expansion convs. (The paper prints 30.26M vs 30.43M; removing the branch from
-    the published ResTv2-T gives 30.20M here, see README.)"""
+    the published ResTv2-T gives 30.20M here, see docs/design_space.md.)"""
     counts = {u: count_parameters(ResTV2(arch='tiny', upsample=u, out_indices=(3, ))) + 769000
               for u in ('none', 'nearest', 'bilinear', 'pixel_shuffle')}
     assert round(counts['pixel_shuffle'] / 1e6, 2) == 30.43

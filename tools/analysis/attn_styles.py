@@ -22,20 +22,20 @@ from mmrest.analysis.attn_styles import (  # noqa: E402
     write_csv,
 )
 from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import add_device_argument, check_device, make_parser, parse_wh  # noqa: E402
 
 
-@exit_on_user_error
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('--styles', nargs='+', default=list(STYLES), choices=STYLES)
-    parser.add_argument('--input', type=parse_wh, default=(800, 1280),
-                        help='input WxH (default 1280x800, as in the paper)')
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument('config', help='a ResT / ResTV2 config (path or mmrest::NAME)')
+    parser.add_argument('--styles', nargs='+', default=list(STYLES), choices=STYLES,
+                        help='attention styles to compare')
+    parser.add_argument('--input', type=parse_wh, default='1280x800', metavar='WxH',
+                        help='input size, as in the paper')
     parser.add_argument('--window-size', type=int, nargs=4, default=None,
                         help='window sizes per stage in tokens (default: the config\'s, '
                         'else 64 32 16 8)')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    add_device_argument(parser)
     parser.add_argument('--iters', type=int, default=3, help='timed runs per style and round')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs first')
     parser.add_argument('--repeats', type=int, default=1,
@@ -45,13 +45,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--train', action='store_true', help='also time training steps')
     parser.add_argument('--out-dir', default='work_dirs/attn_styles',
                         help='where the CSV, JSON and PNG chart go')
+    return parser
+
+
+@exit_on_user_error
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.iters < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error('--iters and --repeats must be >= 1 and --warmup >= 0')
-    if args.device == 'cuda':
-        import torch
-        if not torch.cuda.is_available():
-            parser.error('--device cuda: no GPU is available here')
+    check_device(parser, args.device)
     cfg = load_config(args.config)
     if cfg.model.get('backbone', {}).get('type') not in ('ResTV2', 'ResT', 'mmrest.ResTV2',
                                                           'mmrest.ResT'):

@@ -5,22 +5,28 @@ parameters and FLOPs.
 """
 import argparse
 import sys
-from typing import List
+from typing import List, Optional
 
 import mmrest
 from mmrest.analysis import summarize_backbone
-from mmrest.utils.cli import parse_wh
+from mmrest.utils.cli import make_parser, parse_wh
 
 ALL_VARIANTS = [f'ResT:{a}' for a in mmrest.ResT.arch_zoo] + \
     [f'ResTV2:{a}' for a in mmrest.ResTV2.arch_zoo]
 
 
-def main(argv: List[str] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('--input', nargs='+', type=parse_wh, default=[(224, 224)],
-                        help='input sizes WxH (any size works, not only multiples of 32)')
+                        metavar='WxH', help='input sizes (default: 224x224; any size works, '
+                        'not only multiples of 32)')
     parser.add_argument('--variants', nargs='+', default=ALL_VARIANTS,
                         help=f'TYPE:ARCH entries (default: all: {" ".join(ALL_VARIANTS)})')
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     classes = {'ResT': mmrest.ResT, 'ResTV2': mmrest.ResTV2}

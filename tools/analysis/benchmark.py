@@ -17,38 +17,43 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import benchmark_config  # noqa: E402
 from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import add_device_argument, check_device, make_parser, parse_wh  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument('config', help='config file (path or pkg::NAME)')
+    parser.add_argument('checkpoint', nargs='?', help='weights (default: random, said so)')
+    add_device_argument(parser)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--input', type=parse_wh, default=None, metavar='WxH',
+                        help='random input of WxH (default 1280x800; 224x224 for mmpretrain)')
+    source.add_argument('--real-data', action='store_true',
+                        help="images from the config's test split (through its pipeline)")
+    parser.add_argument('--batch-size', type=int, default=1, help='images per call')
+    parser.add_argument('--iters', type=int, default=20, help='timed iterations per repeat')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations first')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='timed repeats; the median is reported')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='fold BatchNorms into the preceding convs first')
+    parser.add_argument('--cudnn-benchmark', action='store_true',
+                        help='set torch.backends.cudnn.benchmark')
+    parser.add_argument('--json', help='write the report (results and conditions) here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, as in tools/train.py')
+    return parser
 
 
 @exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?', help='weights (default: random, said so)')
-    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument('--input', type=parse_wh, default=None,
-                        help='random input of WxH (default 1280x800; 224x224 for mmpretrain)')
-    source.add_argument('--real-data', action='store_true',
-                        help="images from the config's test split (through its pipeline)")
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--iters', type=int, default=20, help='timed iterations per repeat')
-    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations first')
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision (fp16 on GPU, bf16 on CPU)')
-    parser.add_argument('--fuse-conv-bn', action='store_true')
-    parser.add_argument('--cudnn-benchmark', action='store_true')
-    parser.add_argument('--json', help='write the report (results and conditions) here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, as in tools/train.py')
+    parser = build_parser()
     args = parser.parse_args(argv)
     if min(args.batch_size, args.iters, args.repeats) < 1 or args.warmup < 0:
         parser.error('--batch-size, --iters and --repeats must be >= 1, --warmup >= 0')
-    if args.device == 'cuda':
-        import torch
-        if not torch.cuda.is_available():
-            parser.error('--device cuda: no GPU is available here (use --device cpu)')
+    check_device(parser, args.device)
     if args.checkpoint and not osp.isfile(args.checkpoint):
         parser.error(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args.config, cfg_options=args.cfg_options)

@@ -4,7 +4,7 @@ rounds; writes a Markdown report. Whole detectors, segmentors and classifiers as
 measure them: tools/analysis/speed_suite.py.
 
     python tools/analysis/compare_backbones.py [--device cpu|cuda] [--amp] [--repeats 3]
-        [--out docs/benchmarks.md] [--models ResTv2-T Swin-T ...]
+        [--out work_dirs/compare.md] [--models ResTv2-T Swin-T ...]
 """
 import argparse
 import os.path as osp
@@ -17,25 +17,33 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.compare import BACKBONES, compare_backbones, format_markdown  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import add_device_argument, check_device, make_parser, parse_wh  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument('--models', nargs='+', choices=list(BACKBONES), metavar='NAME',
+                        default=[name for name in BACKBONES if not name.endswith('-explicit')],
+                        help=f'backbones to compare, of: {", ".join(BACKBONES)}')
+    parser.add_argument('--small', type=parse_wh, default='224x224', metavar='WxH',
+                        help='the small input size (batch --small-batch)')
+    parser.add_argument('--small-batch', type=int, default=16, help='batch at the small size')
+    parser.add_argument('--large', type=parse_wh, default='1280x800', metavar='WxH',
+                        help='the large input size (batch 1)')
+    add_device_argument(parser)
+    parser.add_argument('--amp', action='store_true',
+                        help='autocast: float16 on a GPU, bfloat16 on the CPU')
+    parser.add_argument('--iters', type=int, default=2, help='timed calls per model per round')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed calls per model first')
+    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds')
+    parser.add_argument('--out', default=None, help='write the Markdown tables here')
+    return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', nargs='+', choices=list(BACKBONES),
-                        default=[name for name in BACKBONES if not name.endswith('-explicit')])
-    parser.add_argument('--small', type=parse_wh, default=(224, 224), help='WxH')
-    parser.add_argument('--small-batch', type=int, default=16)
-    parser.add_argument('--large', type=parse_wh, default=(800, 1280), help='WxH')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--amp', action='store_true')
-    parser.add_argument('--iters', type=int, default=2, help='timed calls per model per round')
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds')
-    parser.add_argument('--out', default=None, help='write the Markdown tables here')
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        parser.error('--device cuda: no GPU is available here')
+    check_device(parser, args.device)
     say = lambda msg: print(msg, flush=True)  # noqa: E731
     started = time.time()
     sections = []

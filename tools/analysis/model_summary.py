@@ -17,16 +17,20 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.analysis.complexity import summarize_config  # noqa: E402
 from mmrest.apis import exit_on_user_error  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import make_parser, parse_wh  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument('configs', nargs='+', help='config paths or pkg::NAME')
+    parser.add_argument('--input', type=parse_wh, default='1280x800', metavar='WxH',
+                        help='input size (the papers count detectors at 1280x800)')
+    return parser
 
 
 @exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('configs', nargs='+', help='config paths or pkg::NAME')
-    parser.add_argument('--input', type=parse_wh, default=(800, 1280), metavar='WxH',
-                        help='input size (default 1280x800, as the papers count detectors)')
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     print('| config | input (WxH) | params | backbone params | FLOPs |')
     print('|---|---|---|---|---|')
     for config in args.configs:

@@ -35,13 +35,14 @@ from mmrest.analysis.speed_suite import (  # noqa: E402
     run_suite,
     write_report,
 )
+from mmrest.utils.cli import add_device_argument, check_device, make_parser  # noqa: E402
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('--out', required=True, type=Path,
                         help='folder for speed.md and speed.json')
-    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
+    add_device_argument(parser)
     parser.add_argument('--amp', action='store_true',
                         help='also measure mixed precision (fp32 and AMP in one run)')
     parser.add_argument('--quick', action='store_true',
@@ -66,6 +67,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--render', type=Path, metavar='SPEED_JSON',
                         help="write speed.md and speed.json of an earlier run's speed.json "
                         'to --out again; measures nothing')
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.render:
         try:
@@ -86,10 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.round_seconds < 0:
             parser.error('--round-seconds must be >= 0')
         overrides['round_seconds'] = args.round_seconds or None
-    if args.device == 'cuda':
-        import torch
-        if not torch.cuda.is_available():
-            parser.error('--device cuda: no GPU is available here (use --device cpu)')
+    check_device(parser, args.device)
     settings = Settings.for_device(args.device, quick=args.quick, amp=args.amp,
                                    models=args.models, **overrides)
     say = lambda message: print(message, flush=True)  # noqa: E731

@@ -20,11 +20,11 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.deploy import OnnxMismatchError, export_model, verification_sizes, verify_onnx  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import make_parser, parse_wh  # noqa: E402
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', nargs='?',
                         help='trained weights; without them the weights are random (enough '
@@ -50,7 +50,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--rtol', type=float, default=1e-4, help='see --atol (default: 1e-4)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries')
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @exit_on_user_error
