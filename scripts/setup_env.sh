@@ -212,7 +212,7 @@ print(";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in ra
       log "resuming the mmcv build in $src (objects of an earlier attempt are reused)"
     fi
     jobs="${MAX_JOBS:-$(nproc)}"
-    log "building mmcv $mmcv_version with ops ($ops_tag${TORCH_CUDA_ARCH_LIST:+, archs $TORCH_CUDA_ARCH_LIST}; $jobs jobs; measured on 2 cores: 9-24 min for the CPU ops, 46 min with the CUDA ops for one arch; compiler output in $build/mmcv-build.log)"
+    log "building mmcv $mmcv_version with ops ($ops_tag${TORCH_CUDA_ARCH_LIST:+, archs $TORCH_CUDA_ARCH_LIST}; $jobs jobs; measured on 2 cores: 9-29 min for the CPU ops, 46 min with the CUDA ops for one arch; compiler output in $build/mmcv-build.log)"
     (
       cd "$src"
       # pip builds a local folder in place: the objects stay in $src/build

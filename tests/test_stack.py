@@ -123,6 +123,21 @@ def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_p
         torch.load(tmp_path / 'other.pth', weights_only=False, pickle_module=pickle_module)
 
 
+def test_layers_and_checkpoint_import_no_openmmlab_package_at_module_level():
+    """The building blocks and checkpoint reading depend on torch alone when imported;
+    mmengine only inside the functions that hook into it."""
+    import ast
+    offenders = []
+    for folder in ('mmrest/models/layers', 'mmrest/checkpoint', 'mmrest/utils'):
+        for path in sorted((REPO / folder).glob('*.py')):
+            for node in ast.parse(path.read_text()).body:  # module level only
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ''] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f'{path.relative_to(REPO)}: {n}' for n in names
+                              if n.split('.')[0] in ('mmengine', 'mmcv', *TASK_PACKAGES)]
+    assert not offenders
+
+
 # ----------------------------------------------------------------------- optional packages
 @pytest.mark.slow  # a fresh interpreter, and ResTv2-T at 801x1333
 def test_backbones_without_mmcv_and_task_packages(tmp_path):
