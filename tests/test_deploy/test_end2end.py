@@ -90,6 +90,7 @@ def test_outputs_at_input_size(exported):
     image = verification_images([(97, 203)])[0]
     boxes, scores, labels, masks = session.run(None, {'image': image})
     assert masks.shape[1:] == (97, 203) and masks.dtype == np.uint8
+    assert masks.reshape(len(masks), -1).any(1).mean() > 0.5  # mask IoUs are not of nothing
     assert labels.dtype == np.int64 and boxes.shape == (len(scores), 4)
     assert (np.diff(scores) <= 0).all()  # by descending score
     (label_map, ) = ort.InferenceSession(exported('upernet').path).run(None, {'image': image})
