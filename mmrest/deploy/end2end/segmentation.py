@@ -4,6 +4,7 @@ mmseg's ``predict`` in ``whole`` mode: the decode head's logits, resized (biline
 padded input, the padding cropped, resized again to the original image, arg-max over the
 classes. The graph does the same steps with ONNX ``Resize`` and ``ArgMax``.
 """
+import inspect
 from typing import Any, Tuple
 
 import torch
@@ -18,7 +19,14 @@ def check_segmentor(model: nn.Module) -> None:
     if mode != 'whole':
         raise UnsupportedModelError(f"test_cfg.mode={mode!r} is not covered by the end-to-end "
                                     "export (only 'whole' inference)")
-    if getattr(model.decode_head, 'out_channels', 2) < 2:
+    head = model.decode_head
+    required = [p for p in list(inspect.signature(head.forward).parameters.values())[1:]
+                if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+    if required or isinstance(head, nn.ModuleList):
+        raise UnsupportedModelError(f'decode head {type(head).__name__} is not covered by the '
+                                    'end-to-end export (heads whose forward takes the '
+                                    'features alone, as UperNet, FCN)')
+    if getattr(head, 'out_channels', 2) < 2:
         raise UnsupportedModelError('a single-channel (thresholded) decode head is not covered')
     test_cfg = getattr(model.data_preprocessor, 'test_cfg', None) or {}
     if test_cfg.get('size') is not None:
