@@ -399,14 +399,16 @@ def _flatten(outputs: Any) -> List[torch.Tensor]:
     return [t for item in outputs for t in _flatten(item)]
 
 
-def onnx_session(path: PathLike, num_threads: Optional[int] = None) -> Any:
-    """An ONNX Runtime CPU session for ``path`` (threads: torch's setting by default)."""
+def onnx_session(path: Union[PathLike, bytes], num_threads: Optional[int] = None) -> Any:
+    """An ONNX Runtime CPU session for ``path`` or a serialised model (threads: torch's
+    setting by default)."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 4  # run() raises its errors: no second copy on stderr
-    return ort.InferenceSession(os.fspath(path), options, providers=['CPUExecutionProvider'])
+    model = path if isinstance(path, bytes) else os.fspath(path)
+    return ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
 
 
 def verify_onnx(path: PathLike,

@@ -1,0 +1,60 @@
+"""Latency of end-to-end ONNX exports in ONNX Runtime against PyTorch predict() on the CPU.
+
+    python tools/analysis/benchmark_onnx.py CONFIG [CONFIG ...] [--checkpoints CKPT ...]
+        [--det-size 1280x800] [--seg-size 512x512] [--iters 5] [--warmup 2] [--repeats 3]
+        [--threads N] [--json out.json]
+
+Each config is exported end to end (export_onnx.py --end2end) to a temporary file, then its
+ONNX Runtime session and its PyTorch model are timed interleaved in this process; prints a
+markdown table of medians (min-max) for docs/benchmarks.md. Run it on a quiet machine.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
+from mmrest.deploy.end2end.benchmark import TABLE_HEADER, benchmark_end2end, format_row  # noqa: E402
+from mmrest.utils.cli import parse_wh  # noqa: E402
+
+
+@exit_on_user_error
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='+')
+    parser.add_argument('--checkpoints', nargs='+', default=[],
+                        help='weights, one per config in order (default: random weights)')
+    parser.add_argument('--det-size', type=parse_wh, default=(800, 1280), metavar='WxH')
+    parser.add_argument('--seg-size', type=parse_wh, default=(512, 512), metavar='WxH')
+    parser.add_argument('--iters', type=int, default=5, help='timed calls per round')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds')
+    parser.add_argument('--threads', type=int, help='torch and ONNX Runtime threads')
+    parser.add_argument('--json', help='write every report here')
+    args = parser.parse_args(argv)
+    if args.checkpoints and len(args.checkpoints) != len(args.configs):
+        parser.error('give one checkpoint per config, or none')
+    reports = []
+    for i, config in enumerate(args.configs):
+        cfg = load_config(config)
+        size = args.seg_size if cfg.get('default_scope') == 'mmseg' else args.det_size
+        checkpoint = args.checkpoints[i] if args.checkpoints else None
+        reports.append(benchmark_end2end(
+            cfg, osp.basename(config), checkpoint, size, args.iters, args.warmup,
+            args.repeats, args.threads, progress=lambda msg: print(msg, flush=True)))
+    print(f'\ndevice: {reports[0]["device"]}; weights: {reports[0]["weights"]}; '
+          f'{args.repeats} interleaved rounds x {args.iters} calls after {args.warmup} '
+          'warm-up\n' + ', '.join(f'{k} {v}' for k, v in reports[0]['versions'].items()))
+    print(TABLE_HEADER)
+    for report in reports:
+        print(format_row(report))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(reports, f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
