@@ -17,22 +17,30 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
 from mmrest.deploy.end2end.benchmark import TABLE_HEADER, benchmark_end2end, format_row  # noqa: E402
-from mmrest.utils.cli import parse_wh  # noqa: E402
+from mmrest.utils.cli import make_parser, parse_wh  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument('configs', nargs='+', help='detection / segmentation configs to export')
+    parser.add_argument('--checkpoints', nargs='+', default=[],
+                        help='weights, one per config in order (default: random weights)')
+    parser.add_argument('--det-size', type=parse_wh, default='1280x800', metavar='WxH',
+                        help='image size of the detectors')
+    parser.add_argument('--seg-size', type=parse_wh, default='512x512', metavar='WxH',
+                        help='image size of the segmentors')
+    parser.add_argument('--iters', type=int, default=5, help='timed calls per round')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed calls before timing')
+    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds')
+    parser.add_argument('--threads', type=int,
+                        help="torch and ONNX Runtime threads (default: torch's own)")
+    parser.add_argument('--json', help='write every report here')
+    return parser
 
 
 @exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('configs', nargs='+')
-    parser.add_argument('--checkpoints', nargs='+', default=[],
-                        help='weights, one per config in order (default: random weights)')
-    parser.add_argument('--det-size', type=parse_wh, default=(800, 1280), metavar='WxH')
-    parser.add_argument('--seg-size', type=parse_wh, default=(512, 512), metavar='WxH')
-    parser.add_argument('--iters', type=int, default=5, help='timed calls per round')
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=3, help='interleaved rounds')
-    parser.add_argument('--threads', type=int, help='torch and ONNX Runtime threads')
-    parser.add_argument('--json', help='write every report here')
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.checkpoints and len(args.checkpoints) != len(args.configs):
         parser.error('give one checkpoint per config, or none')

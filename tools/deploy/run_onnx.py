@@ -1,4 +1,4 @@
-"""Run an end-to-end ONNX file (``export_onnx.py --end2end``) on an image and draw the result,
+"""Run an end-to-end ONNX file (export_onnx.py --end2end) on an image and draw the result,
 with numpy, onnxruntime and OpenCV only: no torch, no OpenMMLab package.
 
     python tools/deploy/run_onnx.py model.onnx image.jpg --out result.png [--score-thr 0.3]
@@ -107,15 +107,26 @@ def summary(outputs: Dict[str, np.ndarray], classes: List[str], score_thr: float
             (', with masks' if 'masks' in outputs else ''))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+# It runs without torch and mmrest, so it cannot take mmrest.utils.cli's parser style: its help
+# texts state their defaults themselves.
+TORCH_FREE = True
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('model', help='ONNX file written by export_onnx.py --end2end')
     parser.add_argument('image', help='image file (read with OpenCV)')
-    parser.add_argument('--out', default='result.png', help='drawing to write')
+    parser.add_argument('--out', default='result.png',
+                        help='drawing to write (default: result.png)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='draw detections with at least this score (default: 0.3)')
-    parser.add_argument('--threads', type=int, help='ONNX Runtime intra-op threads')
-    args = parser.parse_args(argv)
+    parser.add_argument('--threads', type=int,
+                        help="ONNX Runtime intra-op threads (default: ONNX Runtime's choice)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     import cv2
     try:
         session = load_session(args.model, args.threads)
