@@ -60,8 +60,10 @@ print('numpy<2' if (major, minor) < (2, 3) else 'numpy')
 PY
 )"
 fi
-kind=$([ "$light" = 1 ] && echo light || echo full)
-venv="${venv:-$repo/.stacks/$([ "$light" = 1 ] && echo light-)torch$torch_version-py$py_version}"
+if [ "$light" = 1 ]; then kind=light; else kind=full; fi
+prefix=""
+[ "$light" = 0 ] || prefix=light-
+venv="${venv:-$repo/.stacks/${prefix}torch$torch_version-py$py_version}"
 py="$venv/bin/python"
 start=$SECONDS
 
