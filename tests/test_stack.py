@@ -100,7 +100,9 @@ def test_version_checks_live_in_the_compat_module():
 
 def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_path):
     """The safe loader of torch < 2.6 (run here on any torch): an mmengine-style checkpoint
-    with numpy arrays and a message-hub buffer loads; any other global is refused."""
+    with numpy arrays, a message-hub buffer, a Counter, a dtype and a device loads; any other
+    global is refused."""
+    import collections
     import pickle
 
     import numpy as np
@@ -110,13 +112,15 @@ def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_p
     buffer = HistoryBuffer()
     buffer.update(3.0)
     torch.save({'state_dict': {'w': torch.arange(4.0)}, 'buffer': buffer,
-                'array': np.arange(3, dtype=np.int64), 'scalar': np.float32(0.5)},
-               tmp_path / 'ok.pth')
+                'array': np.arange(3, dtype=np.int64), 'scalar': np.float32(0.5),
+                'counts': collections.Counter(a=2), 'dtype': torch.bfloat16,
+                'device': torch.device('cpu')}, tmp_path / 'ok.pth')
     pickle_module = compat.allow_list_pickle_module(trusted_globals())
     loaded = torch.load(tmp_path / 'ok.pth', weights_only=False, pickle_module=pickle_module)
     assert torch.equal(loaded['state_dict']['w'], torch.arange(4.0))
     assert loaded['buffer'].current() == 3.0 and loaded['array'].tolist() == [0, 1, 2]
-    assert loaded['scalar'] == np.float32(0.5)
+    assert loaded['scalar'] == np.float32(0.5) and loaded['counts'] == {'a': 2}
+    assert loaded['dtype'] is torch.bfloat16 and loaded['device'] == torch.device('cpu')
     torch.save({'other': pytest.approx(1)}, tmp_path / 'other.pth')
     with pytest.raises(pickle.UnpicklingError,
                        match=r'Unsupported global: GLOBAL _pytest\.\w+\.ApproxScalar'):

@@ -17,6 +17,7 @@ mmrest supports torch 2.1 to 2.14. Code elsewhere calls the functions here inste
 """
 import _compat_pickle
 import codecs
+import collections
 import pickle
 import re
 import types
@@ -92,9 +93,16 @@ def allow_list_pickle_module(entries: Sequence[Any]) -> types.ModuleType:
     wording). torch < 2.6 has no way to give its own unpickler extra types that it can also
     rebuild (2.1 builds nothing but tensors and dicts)."""
     from torch import _weights_only_unpickler
-    # Protocol 2 pickles bytes (numpy's array data) as _codecs.encode(text, 'latin1'), which
-    # later torch allows by default too.
-    allowed = {**_weights_only_unpickler._get_allowed_globals(), '_codecs.encode': codecs.encode,
+    # What torch 2.14 allows by default and 2.1 does not: every dtype, torch.device, plain
+    # containers (mmengine's checkpoints hold a Counter), and bytes as protocol 2 writes them
+    # (numpy's array data: _codecs.encode(text, 'latin1')).
+    later_defaults = {str(dtype): dtype for dtype in vars(torch).values()
+                      if isinstance(dtype, torch.dtype)}
+    later_defaults.update({
+        'torch.device': torch.device, 'collections.Counter': collections.Counter,
+        'builtins.set': set, 'builtins.bytearray': bytearray, 'builtins.complex': complex,
+        '_codecs.encode': codecs.encode})
+    allowed = {**_weights_only_unpickler._get_allowed_globals(), **later_defaults,
                **dict(_global_name(entry) for entry in entries)}
 
     class AllowListUnpickler(pickle.Unpickler):
