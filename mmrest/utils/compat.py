@@ -155,6 +155,26 @@ def GELU() -> torch.nn.Module:  # noqa: N802 (a layer, named like one)
     return torch.nn.GELU() if TORCH_VERSION[:2] >= EXACT_GELU_BACKWARD_TORCH else _ErfGELU()
 
 
+# ------------------------------------------------------------------- attention, compile
+# torch 2.1.2's TorchScript ONNX exporter cannot translate scaled_dot_product_attention with
+# an explicit scale; 2.14.1 can. 2.2 - 2.4 were not measured: they take the explicit form too.
+SDPA_EXPORT_TORCH = (2, 5)
+# torch.compile(fullgraph=True) of ResT / ResTv2: measured failing in torch 2.1.2's dynamo (it
+# loses track of the modules of a stage) and working in 2.14.1; 2.2 - 2.4 not measured.
+FULLGRAPH_COMPILE_TORCH = (2, 5)
+HAS_FULLGRAPH_COMPILE: bool = TORCH_VERSION[:2] >= FULLGRAPH_COMPILE_TORCH
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 dropout_p: float, scale: float) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``; softmax(q k^T * scale) v written out while an older
+    torch traces for ONNX (the same values: tracing runs in eval mode, without dropout)."""
+    if TORCH_VERSION[:2] < SDPA_EXPORT_TORCH and torch.jit.is_tracing():
+        return ((q @ k.transpose(-2, -1)) * scale).softmax(dim=-1) @ v
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p,
+                                                            scale=scale)
+
+
 # ------------------------------------------------------------------------------ exporters
 HAS_DYNAMO_ONNX: bool = TORCH_VERSION[:2] >= DYNAMO_ONNX_TORCH
 

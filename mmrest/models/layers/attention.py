@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...utils.compat import scaled_dot_product_attention
 from ..validation import check_choice
 from .helpers import Size2d, is_tracing, map_to_tokens, tokens_to_map
 
@@ -79,7 +80,7 @@ class MultiheadAttention(nn.Module):
         """softmax(q k^T * scale) v -> (B, N, heads * d)."""
         if self.fused_attn and not self.transforms_attention:
             # One kernel: the N x M matrix is never materialised.
-            out = F.scaled_dot_product_attention(
+            out = scaled_dot_product_attention(
                 q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0,
                 scale=self.scale)
         else:
