@@ -163,6 +163,11 @@ SDPA_EXPORT_TORCH = (2, 5)
 # loses track of the modules of a stage) and working in 2.14.1; 2.2 - 2.4 not measured.
 FULLGRAPH_COMPILE_TORCH = (2, 5)
 HAS_FULLGRAPH_COMPILE: bool = TORCH_VERSION[:2] >= FULLGRAPH_COMPILE_TORCH
+# bfloat16 autocast on the CPU (the tools' --amp there): on torch 2.1.2 mmdet's detectors stop
+# in mmcv's CPU NMS (bfloat16 boxes) and the classifiers run several times slower than in
+# fp32; 2.14.1 runs both. 2.2 - 2.4 not measured.
+CPU_AMP_TORCH = (2, 5)
+HAS_CPU_AMP: bool = TORCH_VERSION[:2] >= CPU_AMP_TORCH
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

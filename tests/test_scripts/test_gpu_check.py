@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from mmrest.utils.compat import HAS_CPU_AMP
 from tests.common import REPO
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.slow  # (the README's test command runs it)
 BUDGET = 130
 
 
+@pytest.mark.skipif(not HAS_CPU_AMP, reason='the CPU rehearsal times bfloat16 autocast, which '
+                    'torch < 2.5 runs too slowly for the budget and mmcv NMS refuses')
 def test_gpu_check_on_the_cpu(tmp_path):
     out = tmp_path / 'out'
     start = time.monotonic()
