@@ -173,8 +173,9 @@ HAS_CPU_AMP: bool = TORCH_VERSION[:2] >= CPU_AMP_TORCH
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  dropout_p: float, scale: float) -> torch.Tensor:
     """``F.scaled_dot_product_attention``; softmax(q k^T * scale) v written out while an older
-    torch traces for ONNX (the same values: tracing runs in eval mode, without dropout)."""
-    if TORCH_VERSION[:2] < SDPA_EXPORT_TORCH and torch.jit.is_tracing():
+    torch exports to ONNX (the same values: export runs in eval mode, without dropout), and
+    nowhere else (the FLOP counter's trace keeps the fused operator)."""
+    if TORCH_VERSION[:2] < SDPA_EXPORT_TORCH and torch.onnx.is_in_onnx_export():
         return ((q @ k.transpose(-2, -1)) * scale).softmax(dim=-1) @ v
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p,
                                                             scale=scale)
