@@ -126,7 +126,9 @@ tests_start=$SECONDS
 status=0
 "$py" -m pytest "${tests[@]}" -q -p no:cacheprovider -rs 2>&1 | tee "$report" || status=$?
 tests_s=$((SECONDS - tests_start))
-counts="$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$report" | tail -n 1 | sed -E 's/^=+ //; s/ in [0-9.]+s.*//')"
+# pytest's closing line, with or without its ===== frame (-q drops it).
+counts="$(grep -E '(passed|failed|error).* in [0-9.]+s' "$report" | tail -n 1 \
+  | sed -E 's/^=+ //; s/ in [0-9.]+s.*//' || true)"
 
 # 3. The demo (full stacks).
 demo="not run (light stack)"

@@ -577,6 +577,14 @@ def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
     return cond
 
 
+def _record_budget(report: SuiteReport, budget: float, used: float,
+                   left_out: List[str]) -> None:
+    report.conditions['budget'] = dict(
+        seconds=budget, used=round(used, 1), left_out=list(left_out),
+        shortened={p.name: [n for n in p.notes if n.startswith('Shortened')]
+                   for p in report.parts if any(n.startswith('Shortened') for n in p.notes)})
+
+
 def _run_part(name: str, settings: Settings, say: Say) -> PartResult:
     start = time.perf_counter()
     shortened: List[str] = []
@@ -665,14 +673,12 @@ def run_suite(settings: Settings, parts: Optional[Sequence[str]] = None,
             say(f'== {label} done in {result.seconds:.0f} s')
             _merge(report, result)
         gc.collect()
+        if budget is not None:  # also in each partial report: a run cut short states it
+            _record_budget(report, budget, time.perf_counter() - start, left_out)
         if on_progress:
             on_progress(report)
     if budget is not None:
-        report.conditions['budget'] = dict(
-            seconds=budget, used=round(time.perf_counter() - start, 1), left_out=left_out,
-            shortened={p.name: [n for n in p.notes if n.startswith('Shortened')]
-                       for p in report.parts if any(n.startswith('Shortened')
-                                                    for n in p.notes)})
+        _record_budget(report, budget, time.perf_counter() - start, left_out)
     if not settings.device.startswith('cuda'):
         report.conditions['load_average_at_end'] = round(os.getloadavg()[0], 2)
     if on_progress:
