@@ -201,10 +201,10 @@ def predict_on_tensor(model: nn.Module, inputs: np.ndarray, meta: Dict[str, Any]
     return _as_numpy(prediction, task)
 
 
-def predict_from_image(model: nn.Module, cfg: Any, image: np.ndarray,
-                       task: str) -> Dict[str, np.ndarray]:
-    """The config's test pipeline (loading replaced by the array, annotations dropped), the
-    data preprocessor and ``predict``: what ``tools/test.py`` does for one image."""
+def pipeline_inputs(data_preprocessor: nn.Module, cfg: Any, image: np.ndarray) -> Dict[str, Any]:
+    """The config's test pipeline (loading replaced by the array, annotations dropped) and the
+    data preprocessor on one ``(H, W, 3)`` uint8 RGB image: the ``inputs`` and
+    ``data_samples`` that ``tools/test.py`` gives the model."""
     from mmengine.dataset import Compose, pseudo_collate
 
     from .preprocess import test_pipeline_of
@@ -218,8 +218,17 @@ def predict_from_image(model: nn.Module, cfg: Any, image: np.ndarray,
         steps.append(step)
     data = Compose(steps)(dict(img=np.ascontiguousarray(image[:, :, ::-1]), img_id=0))
     with torch.no_grad():
-        (prediction, ) = model.test_step(pseudo_collate([data]))
-    return _as_numpy(prediction, task)
+        return data_preprocessor(pseudo_collate([data]), False)
+
+
+def predict_from_image(model: nn.Module, cfg: Any, image: np.ndarray,
+                       task: str) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+    """The network input and the prediction of the config's pipeline and the model (see
+    :func:`pipeline_inputs`): what ``tools/test.py`` does for one image."""
+    data = pipeline_inputs(model.data_preprocessor, cfg, image)
+    with torch.no_grad():
+        (prediction, ) = model(**data, mode='predict')
+    return data['inputs'].cpu().numpy(), _as_numpy(prediction, task)
 
 
 def _onnx_outputs(session: Any, image: np.ndarray) -> Dict[str, np.ndarray]:
@@ -255,7 +264,7 @@ def verify_end2end(path: str, model: nn.Module, cfg: Any, images: Sequence[np.nd
             ref = predict_on_tensor(model, inputs, meta, task)
             results.append(_compare(ref, got, task, Agreement(hw, resized, 'tensor'), strict))
             if from_raw is not None:
-                ref = predict_from_image(model, cfg, image, task)
+                _, ref = predict_from_image(model, cfg, image, task)
                 results.append(_compare(ref, got, task, Agreement(hw, resized, 'raw'),
                                         from_raw))
     finally:
