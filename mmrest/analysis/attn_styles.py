@@ -9,9 +9,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from ..apis.model import build_model
-from ..apis.runner import load_config
 from ..models.backbones.rest import ATTN_STYLES
+from ..utils.build import build_model
+from ..utils.config_loading import load_config
 from .benchmark import keep_every_detection
 from .complexity import count_parameters
 from .flops import OPERATOR_CLASSES, TensorForward, flops_by_class

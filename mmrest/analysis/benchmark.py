@@ -11,7 +11,7 @@ import torch
 
 import mmrest
 
-from ..apis.model import build_model
+from ..utils.build import build_model
 from ..utils.compat import TORCH_VERSION_STRING
 from .timing import Entry, autocast, interleaved_timing
 
@@ -141,7 +141,7 @@ def benchmark_config(cfg,
     if real_data:
         from mmengine.runner import Runner
 
-        from ..apis.runner import check_data_roots
+        from ..apis.checks import check_data_roots
         check_data_roots(cfg, ('test', ))
         loader_cfg = copy.deepcopy(cfg.test_dataloader)
         loader_cfg.batch_size = batch_size

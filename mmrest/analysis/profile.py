@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model
+from ..utils.build import build_model
 from .model_inputs import make_data_samples
 from .speed_suite import load_timed_config
 from .timing import autocast, short_error, synchronize

@@ -47,8 +47,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model, load_config, quiet_logger
 from ..models.backbones.rest import ATTN_STYLES
+from ..utils.build import build_model, quiet_logger
+from ..utils.config_loading import load_config
 from . import paper
 from .benchmark import device_name, keep_every_detection, software_versions
 from .complexity import count_parameters

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import torch
 
-from mmrest.checkpoint import (
+from ..checkpoint import (
     CheckpointMismatchError,
     Conversion,
     check_checkpoint_fits,
@@ -15,10 +15,10 @@ from mmrest.checkpoint import (
     missing_checkpoint,
     read_checkpoint,
 )
-from mmrest.utils.configs import config_dir
-
-from .model import build_model, quiet_logger
-from .runner import ConfigError, load_config
+from ..utils.build import build_model, quiet_logger
+from ..utils.config_loading import load_config
+from ..utils.configs import config_dir
+from ..utils.errors import ConfigError
 
 
 def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conversion:

@@ -3,7 +3,7 @@
 Offline, on the CPU, in a few minutes:
 
 1. generate the synthetic instance-segmentation set of the demo config
-   (:func:`mmrest.datasets.make_synthetic_coco`; reused when it is there with the same
+   (:func:`mmrest.datasets.prepare_synthetic_coco`; reused when it is there with the same
    parameters);
 2. initialise the Mask R-CNN + ResTv2 of ``configs/demo/mask_rcnn_restv2_synthetic.py``, save
    the weights (``iter_0.pth``) and evaluate them with mmdet's COCO metric (bbox and segm)
@@ -12,33 +12,31 @@ Offline, on the CPU, in a few minutes:
 4. evaluate the trained model the same way and draw its predictions on the val images;
 5. print and save (``demo_summary.json``) a before/after summary.
 
-Tests run :func:`run_demo` with ``quick=True``: every stage on a handful of images.
+Its command line is ``tools/demo.py``. Tests run :func:`run_demo` with ``quick=True``: every
+stage on a handful of images.
 """
-import argparse
 import copy
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from mmengine.config import Config
 
-from mmrest.datasets import SyntheticCocoInfo, prepare_synthetic_coco
-
-from ..analysis.complexity import count_parameters
-from ..utils.cli import make_parser
+from ..datasets import SyntheticCocoInfo, prepare_synthetic_coco
+from ..utils.build import build_model
+from ..utils.config_loading import load_config
 from ..utils.configs import config_dir
-from .model import build_model
-from .runner import USER_ERRORS, ConfigError, load_config, test, train
+from ..utils.errors import ConfigError
+from .runner import test, train
 
 __all__ = [
     'DEFAULT_CONFIG', 'DEFAULT_WORK_DIR', 'QUICK_DATA', 'QUICK_ITERS', 'DemoSummary',
-    'prepare_synthetic_coco', 'demo_data_params', 'default_data_root', 'configure_demo',
-    'set_train_iters', 'save_initial_checkpoint', 'evaluate', 'run_demo', 'main'
+    'demo_data_params', 'default_data_root', 'configure_demo', 'set_train_iters',
+    'save_initial_checkpoint', 'evaluate', 'run_demo'
 ]
 
 PathLike = Union[str, Path]
@@ -330,7 +328,7 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
     train_start = time.perf_counter()
     runner = train(train_cfg)
     train_time = time.perf_counter() - train_start
-    num_params = count_parameters(runner.model)
+    num_params = sum(p.numel() for p in runner.model.parameters())
     log_dir = runner.log_dir
     del runner
     checkpoint = _last_checkpoint(work_dir, iters)
@@ -353,40 +351,3 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
         data_generated=generated, quick=quick)
     (work_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + '\n')
     return summary
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``tools/demo.py``."""
-    parser = make_parser(
-        'Train Mask R-CNN + ResTv2 from scratch on a synthetic shapes dataset, offline on the '
-        'CPU in a few minutes, and compare its COCO mAP before and after.')
-    parser.add_argument('--work-dir', default=DEFAULT_WORK_DIR,
-                        help='checkpoints, logs and prediction images')
-    parser.add_argument('--data-root',
-                        help='synthetic dataset folder, generated if missing (default: '
-                        'data/synthetic_coco; with --quick: data/synthetic_coco_quick)')
-    parser.add_argument('--iters', type=int,
-                        help="training iterations (default: the config's max_iters)")
-    parser.add_argument('--quick', action='store_true',
-                        help=f'smoke test: {QUICK_ITERS} iterations on {QUICK_DATA["num_train"]} '
-                        'images, too short to learn anything')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='demo config (default: mmrest::demo/mask_rcnn_restv2_synthetic.py)')
-    return parser
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line of ``tools/demo.py``."""
-    args = parse_args(argv)
-    try:
-        summary = run_demo(work_dir=args.work_dir, data_root=args.data_root, iters=args.iters,
-                           quick=args.quick, config=args.config)
-    except (*USER_ERRORS, FileExistsError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    print('\n' + summary.format(), flush=True)
-    return 0

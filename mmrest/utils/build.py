@@ -8,13 +8,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..utils.packages import require
-
-
-def scope_of(cfg: Config) -> str:
-    """The OpenMMLab package a config builds its model with (mmdet, mmseg or mmpretrain):
-    its ``default_scope``, mmdet's when it names none (as mmengine's tools assume)."""
-    return cfg.get('default_scope') or 'mmdet'
+from .configs import scope_of
+from .packages import require
 
 
 @contextmanager
@@ -47,7 +42,7 @@ def build_model(cfg: Config,
     from mmengine.registry import DefaultScope, init_default_scope
     from mmengine.runner import load_checkpoint
 
-    import mmrest  # noqa: F401  (registers the backbones)
+    # Importing any part of mmrest has registered its backbones (mmrest/__init__.py).
     scope = scope_of(cfg)
     init_default_scope(scope)
     model_cfg = copy.deepcopy(cfg.model)
