@@ -2,14 +2,16 @@
 import copy
 import logging
 from contextlib import contextmanager
-from typing import Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
 from .configs import scope_of
 from .packages import require
+
+if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs torch alone
+    from mmengine.config import Config
 
 
 @contextmanager
@@ -26,7 +28,7 @@ def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def build_model(cfg: Config,
+def build_model(cfg: 'Config',
                 checkpoint: Optional[str] = None,
                 device: Union[str, torch.device] = 'cpu',
                 strict: bool = False) -> Tuple[nn.Module, str]:

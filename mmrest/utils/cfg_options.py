@@ -1,15 +1,18 @@
 """``--cfg-options``: checked against the config before they are merged into it."""
 import difflib
-from typing import Any, Dict, List, Mapping, Tuple
-
-from mmengine.config import Config
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Tuple
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs torch alone
+    from mmengine.config import Config
 
 DELETE_KEY = '_delete_'
 
 
 def _root(cfg: Any) -> Any:
+    from mmengine.config import Config
+
     # mmengine's Config is no Mapping; its ConfigDict is.
     return cfg._cfg_dict if isinstance(cfg, Config) else cfg
 
@@ -30,7 +33,7 @@ def _is_container(node: Any) -> bool:
     return isinstance(node, (Mapping, list, tuple))
 
 
-def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> Dict[str, Any]:
+def check_cfg_options(cfg: 'Config', options: Mapping[str, Any]) -> Dict[str, Any]:
     """Check ``--cfg-options`` against ``cfg`` and return them ready for ``merge_from_dict``.
 
     Every key must hang off a part of the config that exists: a typo in the path

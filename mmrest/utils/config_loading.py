@@ -3,20 +3,22 @@ checked ``--cfg-options`` and the runner options of ``tools/train.py`` and ``too
 with a :class:`ConfigError` that says what is wrong and how to fix it."""
 import copy
 import os.path as osp
-from typing import Any, Mapping, Optional, Union
-
-from mmengine.config import Config
-from mmengine.logging import print_log
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .cfg_options import check_cfg_options
 from .configs import resolve_config_path, scope_of
 from .errors import ConfigError
 from .packages import TASK_PACKAGES, require
 
+if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs torch alone
+    from mmengine.config import Config
 
-def read_config(path: str) -> Config:
+
+def read_config(path: str) -> 'Config':
     """``Config.fromfile``; a base config of a task package that is not installed
     (``_base_ = 'mmseg::...'``) raises :class:`MissingPackageError` naming the extra."""
+    from mmengine.config import Config
+
     try:
         return Config.fromfile(path)
     except ModuleNotFoundError as error:
@@ -30,19 +32,21 @@ def read_config(path: str) -> Config:
         raise
 
 
-def load_config(config: Union[str, Config],
+def load_config(config: Union[str, 'Config'],
                 work_dir: Optional[str] = None,
                 cfg_options: Optional[Mapping[str, Any]] = None,
                 amp: bool = False,
                 resume: Optional[str] = None,
                 launcher: str = 'none',
-                auto_scale_lr: bool = False) -> Config:
+                auto_scale_lr: bool = False) -> 'Config':
     """Read ``config`` (a path, ``mmrest::NAME`` / ``mmdet::dir/NAME``, or a loaded Config,
     which is copied) and apply the command-line options the tools offer.
 
     ``resume``: ``'auto'`` for the latest checkpoint of the work dir (none yet: start from the
     beginning), or a checkpoint path.
     """
+    from mmengine.config import Config
+
     if isinstance(config, Config):
         cfg, path = copy.deepcopy(config), config.filename or 'config'
     else:
@@ -76,7 +80,9 @@ def load_config(config: Union[str, Config],
     return cfg
 
 
-def _enable_amp(cfg: Config) -> None:
+def _enable_amp(cfg: 'Config') -> None:
+    from mmengine.logging import print_log
+
     optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if optim_wrapper == 'AmpOptimWrapper':
         print_log('AMP is already enabled in the config', logger='current')
@@ -87,9 +93,11 @@ def _enable_amp(cfg: Config) -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
-def _set_resume(cfg: Config, resume: str) -> None:
+def _set_resume(cfg: 'Config', resume: str) -> None:
     if resume == 'auto':
+        from mmengine.logging import print_log
         from mmengine.runner import find_latest_checkpoint
+
         latest = find_latest_checkpoint(cfg.work_dir)
         if latest is not None:
             cfg.resume = True
