@@ -23,6 +23,7 @@ from mmrest import ResTV2  # noqa: E402
 from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from mmrest.utils.cli import make_parser  # noqa: E402
+from mmrest.utils.markdown import markdown_table  # noqa: E402
 from tools.dev.make_reference_outputs import (  # noqa: E402
     authors_forward,
     build_authors_classifier,
@@ -98,14 +99,15 @@ def main() -> int:
                                      repeats=args.rounds,
                                      progress=lambda m: print(m, flush=True))
         base = entries['mmrest fused_attn=False'].median_ms()
-        lines += [f'**ResTv2-T backbone forward, {size[1]}x{size[0]}, batch {batch}**', '',
-                  '| variant | ms / batch (median) | all rounds (ms) | speed-up vs explicit | '
-                  'peak memory |', '|---|---|---|---|---|']
+        rows = []
         for name, entry in entries.items():
             memory = call_in_fresh_process(peak_memory, name, size, batch, args.authors)
             rounds = ', '.join(f'{1000 * t:.0f}' for t in entry.times)
-            lines.append(f'| {name} | {entry.median_ms():.0f} | {rounds} | '
-                         f'{base / entry.median_ms():.2f}x | {memory:.0f} MiB |')
+            rows.append([name, f'{entry.median_ms():.0f}', rounds,
+                         f'{base / entry.median_ms():.2f}x', f'{memory:.0f} MiB'])
+        lines += [f'**ResTv2-T backbone forward, {size[1]}x{size[0]}, batch {batch}**', '']
+        lines += markdown_table(['variant', 'ms / batch (median)', 'all rounds (ms)',
+                                 'speed-up vs explicit', 'peak memory'], rows)
         lines.append('')
         print('\n'.join(lines[-len(entries) - 4:]), flush=True)
     load = os.getloadavg()

@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..utils.markdown import markdown_table
 from ..utils.packages import require
 from . import flops
 from .complexity import count_parameters
@@ -119,13 +120,13 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
 def format_markdown(title: str, entries: Sequence[Entry], batch_size: int,
                     reference: str = 'ResTv2-T') -> str:
     ref = next((e for e in entries if e.name == reference), None)
-    lines = [f'**{title}**', '',
-             '| model | params | FLOPs | ms / batch (median) | images/s | vs ResTv2-T time | '
-             'peak memory |', '|---|---|---|---|---|---|---|']
+    rows = []
     for e in entries:
         rel = f'{e.median_ms() / ref.median_ms():.2f}x' if ref else '-'
         flops = f'{e.flops / 1e9:.1f}G' if e.flops else '-'
         memory = '-' if math.isnan(e.peak_memory_mib) else f'{e.peak_memory_mib:.0f} MiB'
-        lines.append(f'| {e.name} | {e.params / 1e6:.1f}M | {flops} | {e.median_ms():.0f} | '
-                     f'{1000 * batch_size / e.median_ms():.2f} | {rel} | {memory} |')
-    return '\n'.join(lines)
+        rows.append([e.name, f'{e.params / 1e6:.1f}M', flops, f'{e.median_ms():.0f}',
+                     f'{1000 * batch_size / e.median_ms():.2f}', rel, memory])
+    header = ['model', 'params', 'FLOPs', 'ms / batch (median)', 'images/s',
+              'vs ResTv2-T time', 'peak memory']
+    return '\n'.join([f'**{title}**', ''] + markdown_table(header, rows))

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..apis import build_model
+from ..utils.markdown import markdown_table
 from .model_inputs import make_data_samples
 from .speed_suite import load_timed_config
 from .timing import autocast, short_error, synchronize
@@ -154,24 +155,24 @@ def format_profiles(profiles: Sequence[Profile], device_label: str,
         device_label.lower() else 'CPU'
     lines = ['# One inference under torch.profiler', '',
              f'{device_label}; self {time_unit} time per operator, one call after two warm-up '
-             'calls; random weights.', '',
-             '| model | precision | input | total ms | kernels / op calls | copies ms | '
-             'layout copies ms |', '|---|---|---|---|---|---|---|']
+             'calls; random weights.', '']
+    rows = []
     for p in profiles:
         label = precision_labels.get(p.precision, p.precision)
         if p.error:
-            lines.append(f'| {p.model} | {label} | - | failed: {p.error} | - | - | - |')
+            rows.append([p.model, label, '-', f'failed: {p.error}', '-', '-', '-'])
             continue
-        lines.append(f'| {p.model} | {label} | {p.input_hw[1]}x{p.input_hw[0]} | '
-                     f'{p.total_ms:.2f} | {p.kernels} | {p.copy_ms:.2f} | '
-                     f'{p.layout_copy_ms:.2f} |')
+        rows.append([p.model, label, f'{p.input_hw[1]}x{p.input_hw[0]}', f'{p.total_ms:.2f}',
+                     p.kernels, f'{p.copy_ms:.2f}', f'{p.layout_copy_ms:.2f}'])
+    lines += markdown_table(['model', 'precision', 'input', 'total ms', 'kernels / op calls',
+                             'copies ms', 'layout copies ms'], rows)
     for p in profiles:
         if p.error:
             continue
         label = precision_labels.get(p.precision, p.precision)
-        lines += ['', f'## {p.model}, {label}: top {len(p.top)} operators', '',
-                  '| operator | calls | self ms | share |', '|---|---|---|---|']
-        for op in p.top:
-            share = 100 * op.self_ms / p.total_ms if p.total_ms else 0.0
-            lines.append(f'| `{op.name}` | {op.calls} | {op.self_ms:.3f} | {share:.1f}% |')
+        lines += ['', f'## {p.model}, {label}: top {len(p.top)} operators', '']
+        share = [100 * op.self_ms / p.total_ms if p.total_ms else 0.0 for op in p.top]
+        lines += markdown_table(['operator', 'calls', 'self ms', 'share'],
+                                [[f'`{op.name}`', op.calls, f'{op.self_ms:.3f}', f'{s:.1f}%']
+                                 for op, s in zip(p.top, share)])
     return '\n'.join(lines) + '\n'

@@ -49,6 +49,7 @@ import torch
 
 from ..apis import build_model, load_config, quiet_logger
 from ..models.backbones.rest import ATTN_STYLES
+from ..utils.markdown import markdown_table
 from . import paper
 from .benchmark import device_name, keep_every_detection, software_versions
 from .complexity import count_parameters
@@ -701,16 +702,6 @@ def _ratio(value: Optional[float], reference: Optional[float]) -> str:
     return f'{value / reference:.2f}x'
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
-    """A markdown table without the columns that hold no figure in any row (a peer that is
-    not in the part, a paper that gives none, memory the device does not report)."""
-    keep = [i for i in range(len(header)) if any(row[i] != '-' for row in rows)] \
-        if rows else list(range(len(header)))
-    lines = ['| ' + ' | '.join(header[i] for i in keep) + ' |', '|' + '---|' * len(keep)]
-    lines += ['| ' + ' | '.join(row[i] for i in keep) + ' |' for row in rows]
-    return lines
-
-
 def _failed_row(m: Measurement, width: int, first: Sequence[str]) -> List[str]:
     cells = list(first) + [f'failed: {m.error}']
     return cells + ['-'] * (width - len(cells))
@@ -746,7 +737,7 @@ def _speed_table(part: PartResult, precision: str) -> List[str]:
             row += [_ratio(measured.get(m.model), measured.get(peer)),
                     _ratio(figures.get(m.model), figures.get(peer))]
         cells.append(row + [_memory(m)])
-    return _markdown_table(header, cells)
+    return markdown_table(header, cells, drop_empty_columns=True)
 
 
 def _attn_table(part: PartResult, precision: str) -> List[str]:
@@ -772,7 +763,7 @@ def _attn_table(part: PartResult, precision: str) -> List[str]:
                '-' if paper_ms is None else f'{paper_ms:.1f}',
                _ratio(paper_ms, paper.ATTN_STYLE_MS['global']),
                f'{sum(paper_flops.values()):.1f}G' if paper_flops else '-'])
-    return _markdown_table(header, cells)
+    return markdown_table(header, cells, drop_empty_columns=True)
 
 
 def _training_table(part: PartResult, precision: str) -> List[str]:
@@ -790,7 +781,7 @@ def _training_table(part: PartResult, precision: str) -> List[str]:
                               f'{min(step):.0f}-{max(step):.0f}',
                               f'{m.batch_size * 1000 / statistics.median(step):.2f}',
                               _memory(m)])
-    return _markdown_table(header, cells)
+    return markdown_table(header, cells, drop_empty_columns=True)
 
 
 TABLES = {'attn_styles': _attn_table, 'training': _training_table}
@@ -824,7 +815,7 @@ def targets_table(report: SuiteReport) -> List[str]:
                              for p, r in zip(precisions, ratios) if r is not None))
         rows.append([f'{PARTS_TITLES[part]} ResTv2-T vs {peer}', f'{target:.3f}x']
                     + [f'{r:.3f}x' if r is not None else '-' for r in ratios] + [reached])
-    return _markdown_table(header, rows)
+    return markdown_table(header, rows, drop_empty_columns=True)
 
 
 PARTS_TITLES = {'maskrcnn': 'Mask R-CNN FPS', 'upernet': 'UperNet FPS',

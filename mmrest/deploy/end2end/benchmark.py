@@ -24,6 +24,7 @@ import torch
 from ...analysis.benchmark import device_name, keep_every_detection, software_versions
 from ...analysis.model_inputs import make_data_samples
 from ...analysis.timing import interleaved_timing
+from ...utils.markdown import markdown_row, markdown_table
 from ..onnx import onnx_session
 from .export import IMAGE_INPUT, export_end2end
 from .verify import verification_images
@@ -94,8 +95,9 @@ def format_row(report: Dict[str, Any]) -> str:
         cells.append(f'{r["median_ms"]:.0f} ({r["min_ms"]:.0f}-{r["max_ms"]:.0f})')
     torch_ms = report['results']['PyTorch predict()']['median_ms']
     cells.append(f'{torch_ms / report["results"]["ONNX Runtime"]["median_ms"]:.2f}x')
-    return '| ' + ' | '.join(cells) + ' |'
+    return markdown_row(cells)
 
 
-TABLE_HEADER = ('| config | image (WxH) | PyTorch predict() ms, median (min-max) | '
-                'ONNX Runtime ms, median (min-max) | speed-up |\n|---|---|---|---|---|')
+TABLE_HEADER = '\n'.join(markdown_table(
+    ['config', 'image (WxH)', 'PyTorch predict() ms, median (min-max)',
+     'ONNX Runtime ms, median (min-max)', 'speed-up'], []))
