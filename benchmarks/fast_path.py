@@ -20,7 +20,7 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
-from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
+from mmrest.analysis.conditions import conditions_sentence, device_name, software_versions  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from mmrest.utils.cli import make_parser  # noqa: E402
 from mmrest.utils.markdown import markdown_table  # noqa: E402
@@ -115,10 +115,11 @@ def main() -> int:
     header = [f'Command: `{command} --rounds {args.rounds}`', '',
               *([] if args.authors else ["The authors' code was not given (--authors): their "
                                          'variant is left out.', '']),
-              f'Device: {device_name(torch.device("cpu"))}; fp32; random weights; '
-              f'{args.rounds} interleaved rounds after 1 warm-up; load average at the end '
-              f'{load[0]:.1f}; ' + ', '.join(f'{k} {v}' for k, v in software_versions().items())
-              + f'. Took {time.time() - started:.0f} s.', '']
+              conditions_sentence(device_name(torch.device('cpu')), software_versions(),
+                                  'fp32', 'random weights',
+                                  f'{args.rounds} interleaved rounds after 1 warm-up',
+                                  f'load average at the end {load[0]:.1f}')
+              + f' Took {time.time() - started:.0f} s.', '']
     report = '\n'.join(header + lines)
     if args.out:
         with open(args.out, 'w') as f:

@@ -1,18 +1,14 @@
 """Inference speed that can be trusted: warm-up, device synchronisation, repeats, peak memory,
 and the conditions of the measurement travel with every number."""
 import copy
-import importlib
-import platform
 import statistics
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-import mmrest
-
 from ..apis.model import build_model
-from ..utils.compat import TORCH_VERSION_STRING
+from .conditions import device_name, format_versions, software_versions
 from .timing import Entry, autocast, interleaved_timing
 
 
@@ -28,33 +24,6 @@ def keep_every_detection(model_cfg) -> None:
     rcnn = (model_cfg.get('test_cfg') or {}).get('rcnn')
     if rcnn and 'score_thr' in rcnn:
         rcnn['score_thr'] = 0.0
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == 'cuda':
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f'{name} ({torch.get_num_threads()} threads)'
-
-
-def software_versions() -> Dict[str, str]:
-    versions = {'torch': TORCH_VERSION_STRING, 'mmrest': mmrest.__version__}
-    for package in ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain'):
-        try:
-            versions[package] = importlib.import_module(package).__version__
-        except ImportError:
-            pass
-    if torch.cuda.is_available():
-        versions['cuda'] = torch.version.cuda or ''
-    return versions
 
 
 def summarize(entry: Entry, batch_size: int) -> Dict[str, float]:
@@ -103,7 +72,7 @@ class BenchmarkReport:
             f'batch {self.batch_size}; {self.repeats} repeats x {self.iters} iters after '
             f'{self.warmup} warm-up; fuse_conv_bn={self.fuse_conv_bn}, '
             f'cudnn_benchmark={self.cudnn_benchmark}',
-            '  ' + ', '.join(f'{k} {v}' for k, v in self.versions.items()),
+            '  ' + format_versions(self.versions),
             f'  weights: {self.weights}',
         ]
         return '\n'.join(lines)

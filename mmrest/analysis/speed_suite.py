@@ -38,7 +38,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, fields
@@ -51,8 +50,15 @@ from ..apis import build_model, load_config, quiet_logger
 from ..models.backbones.rest import ATTN_STYLES
 from ..utils.markdown import markdown_table
 from . import paper
-from .benchmark import device_name, keep_every_detection, software_versions
+from .benchmark import keep_every_detection
 from .complexity import count_parameters
+from .conditions import (
+    conditions_sentence,
+    device_name,
+    machine_state,
+    software_versions,
+    timing_protocol,
+)
 from .model_inputs import make_data_samples, num_classes_of
 from .timing import (
     Entry,
@@ -568,13 +574,7 @@ def conditions(settings: Settings, parts: Sequence[str], command: str) -> dict:
         settings={k: v for k, v in asdict(settings).items()
                   if k not in ('models', 'deadline', 'only_precision')},
         versions=software_versions())
-    if device.type == 'cuda':
-        cond['cudnn_benchmark'] = True
-        cond['tf32'] = dict(matmul=torch.backends.cuda.matmul.allow_tf32,
-                            cudnn=torch.backends.cudnn.allow_tf32)
-    else:
-        cond['threads'] = torch.get_num_threads()
-        cond['load_average_at_start'] = round(os.getloadavg()[0], 2)
+    cond.update(machine_state(device))
     return cond
 
 
@@ -824,18 +824,17 @@ PARTS_TITLES = {'maskrcnn': 'Mask R-CNN FPS', 'upernet': 'UperNet FPS',
 
 def format_markdown(report: SuiteReport) -> str:
     c = report.conditions
+    state = (f'load average {c["load_average_at_start"]} at the start, '
+             f'{c.get("load_average_at_end", "?")} at the end'
+             if 'load_average_at_start' in c else 'cudnn.benchmark on')
+    tf32 = [f'TF32 matmul {c["tf32"]["matmul"]}, cuDNN {c["tf32"]["cudnn"]}'] \
+        if 'tf32' in c else []
     lines = ['# mmrest speed suite', '', f'Command: `{c["command"]}`', '',
-             f'Device: {c["device_name"]}; precision: {", ".join(c["precisions"])}; '
-             f'{c["weights"]} weights; {c["repeats"]} interleaved rounds x {c["iters"]} calls '
-             + (f'(fewer where they would take over {c["round_seconds"]:g} s) '
-                if c.get('round_seconds') else '') +
-             f'after {c["warmup"]} warm-up; medians over all timed calls, spread = fastest and '
-             f'slowest call' + (f'; load average {c["load_average_at_start"]} at the start, '
-                                 f'{c.get("load_average_at_end", "?")} at the end'
-                                 if 'load_average_at_start' in c else '; cudnn.benchmark on')
-             + (f'; TF32 matmul {c["tf32"]["matmul"]}, cuDNN {c["tf32"]["cudnn"]}'
-                if 'tf32' in c else '')
-             + '. ' + ', '.join(f'{k} {v}' for k, v in c['versions'].items()) + '.',
+             conditions_sentence(
+                 c['device_name'], c['versions'], f'precision: {", ".join(c["precisions"])}',
+                 f'{c["weights"]} weights',
+                 timing_protocol(c['repeats'], c['iters'], c['warmup'], c.get('round_seconds')),
+                 'medians over all timed calls, spread = fastest and slowest call', state, *tf32),
              '', f'Date: {c["date"]}.' + (' QUICK run (tiny sizes, few region proposals): '
                                           'a smoke test, not a measurement.'
                                           if c['quick'] else '')]
@@ -927,8 +926,3 @@ def write_report(report: SuiteReport, out_dir: Path) -> Tuple[Path, Path]:
         (out_dir / 'profile.md').write_text(format_profiles(
             from_dicts(report.profiles), report.conditions['device_name'], labels))
     return md, js
-
-
-def command_line(argv: Optional[Sequence[str]]) -> str:
-    args = list(sys.argv[1:] if argv is None else argv)
-    return 'python tools/analysis/speed_suite.py ' + ' '.join(args)

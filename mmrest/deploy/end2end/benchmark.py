@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ...analysis.benchmark import device_name, keep_every_detection, software_versions
+from ...analysis.benchmark import keep_every_detection
+from ...analysis.conditions import device_name, software_versions
 from ...analysis.model_inputs import make_data_samples
 from ...analysis.timing import interleaved_timing
 from ...utils.markdown import markdown_row, markdown_table
