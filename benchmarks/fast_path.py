@@ -21,6 +21,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
 from mmrest.analysis.conditions import conditions_sentence, device_name, software_versions  # noqa: E402
+from mmrest.analysis.timed_model import infer, inference_call  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from mmrest.utils.cli import make_parser  # noqa: E402
 from mmrest.utils.markdown import markdown_table  # noqa: E402
@@ -64,8 +65,8 @@ def peak_memory(name: str, size: Tuple[int, int], batch: int, authors: Optional[
     model = variants(authors)[name]().eval()
     x = torch.randn(batch, 3, *size)
     memory = PeakMemory(torch.device('cpu'))
-    with memory.measure(), torch.no_grad():
-        model(x)
+    with memory.measure():
+        infer(model, x, mode=None)
     return memory.peak_mib
 
 
@@ -87,15 +88,8 @@ def main() -> int:
         torch.manual_seed(0)
         models = {name: make().eval() for name, make in variants(args.authors).items()}
         x = torch.randn(batch, 3, *size)
-
-        def make_call(model):
-            def call():
-                with torch.no_grad():
-                    model(x)
-            return call
-
-        entries = interleaved_timing({n: make_call(m) for n, m in models.items()},
-                                     torch.device('cpu'), iters=1, warmup=1,
+        calls = {n: inference_call(m, x, mode=None) for n, m in models.items()}
+        entries = interleaved_timing(calls, torch.device('cpu'), iters=1, warmup=1,
                                      repeats=args.rounds,
                                      progress=lambda m: print(m, flush=True))
         base = entries['mmrest fused_attn=False'].median_ms()

@@ -7,23 +7,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from ..apis.model import build_model
 from .conditions import device_name, format_versions, software_versions
-from .timing import Entry, autocast, interleaved_timing
-
-
-def keep_every_detection(model_cfg) -> None:
-    """For timing with random weights: no score threshold in a detector's test config.
-
-    Random weights put a two-stage detector's scores near the configs' threshold (0.05), so
-    how many detections reach the mask head and the pasting varied from 0 to 79 between two
-    builds of the same Mask R-CNN. Without the threshold every model keeps its
-    ``max_per_img`` (100) best, as a trained model does on a busy image, and all do the same
-    post-processing work. (Mask2Former keeps its top 100 queries anyway.)
-    """
-    rcnn = (model_cfg.get('test_cfg') or {}).get('rcnn')
-    if rcnn and 'score_thr' in rcnn:
-        rcnn['score_thr'] = 0.0
+from .model_inputs import make_data_samples
+from .timed_model import build_timed_model, infer, inference_call
+from .timing import Entry, interleaved_timing
 
 
 def summarize(entry: Entry, batch_size: int) -> Dict[str, float]:
@@ -93,16 +80,12 @@ def benchmark_config(cfg,
                      cudnn_benchmark: bool = False,
                      progress: Optional[Callable[[str], None]] = print) -> BenchmarkReport:
     """Time inference (``mode='predict'``: the whole model with post-processing) of ``cfg``."""
-    from .model_inputs import make_data_samples
     dev = torch.device(device)
     if dev.type == 'cuda':
         torch.backends.cudnn.benchmark = cudnn_benchmark
     if progress:
         progress(f'building {config_name} on {dev}')
-    if checkpoint is None:
-        cfg = copy.deepcopy(cfg)
-        keep_every_detection(cfg.model)
-    model, scope = build_model(cfg, checkpoint, dev)
+    model, scope = build_timed_model(cfg, dev, checkpoint=checkpoint)
     if fuse_conv_bn:
         from mmcv.cnn import fuse_conv_bn as fuse
         from mmengine.model import revert_sync_batchnorm
@@ -124,15 +107,12 @@ def benchmark_config(cfg,
             except StopIteration:
                 batches = iter(loader)
                 data = next(batches)
-            with torch.no_grad(), autocast(dev, amp):
-                model.test_step(data)
+            data = model.data_preprocessor(data, False)  # as test_step does
+            infer(model, data['inputs'], data['data_samples'], amp)
     else:
         inputs = torch.randn(batch_size, 3, *input_size, device=dev)
-        samples = make_data_samples(scope, batch_size, input_size)
-
-        def step():
-            with torch.no_grad(), autocast(dev, amp):
-                model(inputs, copy.deepcopy(samples), mode='predict')
+        step = inference_call(model, inputs, make_data_samples(scope, batch_size, input_size),
+                              amp)
 
     if progress:
         progress(f'timing: {warmup} warm-up, then {repeats} x {iters} iterations')

@@ -12,7 +12,8 @@ from ..utils.markdown import markdown_table
 from ..utils.packages import require
 from . import flops
 from .complexity import count_parameters
-from .timing import Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing
+from .timed_model import infer, inference_call
+from .timing import Entry, PeakMemory, call_in_fresh_process, interleaved_timing
 
 
 def _swin(depths):
@@ -63,8 +64,8 @@ def _backbone_peak_memory(name: str, input_size: Tuple[int, int], batch_size: in
     model.eval()
     x = torch.randn(batch_size, 3, *input_size)
     memory = PeakMemory(torch.device('cpu'))
-    with memory.measure(), torch.no_grad(), autocast(torch.device('cpu'), amp):
-        model(x)
+    with memory.measure():
+        infer(model, x, amp=amp, mode=None)
     return memory.peak_mib
 
 
@@ -91,17 +92,10 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
         model.eval()  # not chained: some train() overrides (mmdet's Swin) return None
         models[name] = model
     x = torch.randn(batch_size, 3, *input_size, device=dev)
-
-    def make_call(model):
-        def call():
-            with torch.no_grad(), autocast(dev, amp):
-                model(x)
-        return call
-
     if progress:
         progress(f'backbones at {input_size[1]}x{input_size[0]}, batch {batch_size}, {device}')
-    entries = interleaved_timing({name: make_call(m) for name, m in models.items()}, dev, iters,
-                                 warmup, repeats, progress)
+    calls = {name: inference_call(m, x, amp=amp, mode=None) for name, m in models.items()}
+    entries = interleaved_timing(calls, dev, iters, warmup, repeats, progress)
     for name, model in models.items():
         entries[name].params = count_parameters(model)
         if count_flops:  # per image, traced on the CPU

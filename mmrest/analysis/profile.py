@@ -7,17 +7,15 @@ copies (the copies made by ``contiguous`` / ``clone`` / ``reshape`` / ``flatten`
 operators by their own device time. On the CPU the device time is CPU time and the half
 precision is bfloat16.
 """
-import copy
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model
 from ..utils.markdown import markdown_table
 from .model_inputs import make_data_samples
-from .speed_suite import load_timed_config
-from .timing import autocast, short_error, synchronize
+from .timed_model import build_timed_model, inference_call
+from .timing import short_error, synchronize
 
 Say = Callable[[str], None]
 Size = Tuple[int, int]
@@ -107,13 +105,13 @@ def profile_models(device: str, precisions: Sequence[str], size: Size = (800, 12
                    say: Say = print) -> List[Profile]:
     """One inference of each of ``models`` (default :data:`PROFILED`) per precision
     ('fp32', 'amp': float16 on a GPU, bfloat16 on the CPU), built as the speed suite builds
-    the models it times (:func:`~mmrest.analysis.speed_suite.load_timed_config`). A model
+    the models it times (:func:`~mmrest.analysis.timed_model.build_timed_model`). A model
     that fails is reported and the others are profiled."""
     dev = torch.device(device)
     results = []
     for name, (config, backbone_only) in (models or PROFILED).items():
         try:
-            model, scope = build_model(load_timed_config(config, quick), None, dev)
+            model, scope = build_timed_model(config, dev, quick)
         except Exception as error:  # noqa: BLE001 (reported)
             results += [Profile(name, p, size, error=short_error(error)) for p in precisions]
             continue
@@ -121,12 +119,8 @@ def profile_models(device: str, precisions: Sequence[str], size: Size = (800, 12
         samples = make_data_samples(scope, 1, size)
         for precision in precisions:
             amp = precision == 'amp'
-
-            def call(model=model, amp=amp):
-                with torch.no_grad(), autocast(dev, amp):
-                    if backbone_only:
-                        return model.backbone(inputs)
-                    return model(inputs, copy.deepcopy(samples), mode='predict')
+            call = (inference_call(model.backbone, inputs, amp=amp, mode=None) if backbone_only
+                    else inference_call(model, inputs, samples, amp))
             say(f'  profiling {name}, {precision}')
             try:
                 results.append(profile_call(call, dev, name, precision, size))

@@ -46,11 +46,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model, load_config, quiet_logger
+from ..apis import build_model, quiet_logger
 from ..models.backbones.rest import ATTN_STYLES
 from ..utils.markdown import markdown_table
 from . import paper
-from .benchmark import keep_every_detection
 from .complexity import count_parameters
 from .conditions import (
     conditions_sentence,
@@ -60,10 +59,16 @@ from .conditions import (
     timing_protocol,
 )
 from .model_inputs import make_data_samples, num_classes_of
+from .timed_model import (
+    QUICK_PROPOSALS,  # noqa: F401 (public here)
+    build_timed_model,
+    infer,
+    inference_call,
+    load_timed_config,
+)
 from .timing import (
     Entry,
     PeakMemory,
-    autocast,
     call_in_fresh_process,
     interleaved_timing,
     short_error,
@@ -232,44 +237,9 @@ def _named(models: Dict[str, str], settings: Settings) -> Dict[str, str]:
     return {k: v for k, v in models.items() if k in settings.models}
 
 
-# Quick runs keep few region proposals and detections: the RoI and mask heads' cost follows
-# their number, not the image size, and would otherwise dominate a smoke test at tiny sizes.
-QUICK_PROPOSALS = dict(test_nms_pre=100, test_max_per_img=50, train_nms_pre=200,
-                       train_max_per_img=100, rcnn_samples=64, detections=10)
-
-
-def load_timed_config(path: str, quick: bool = False, cfg_options: Optional[dict] = None):
-    """A config as every timed or profiled model is built from it: every detection kept
-    (:func:`keep_every_detection`), and with ``quick`` few proposals and detections."""
-    cfg = load_config(path, cfg_options=cfg_options)
-    keep_every_detection(cfg.model)
-    if quick:
-        _keep_few_proposals(cfg.model)
-    return cfg
-
-
-def _keep_few_proposals(model_cfg) -> None:
-    """Shrink the proposal and detection counts of a two-stage detector config in place (a
-    no-op for models without an RPN)."""
-    n = QUICK_PROPOSALS
-    test_cfg = model_cfg.get('test_cfg') or {}
-    if test_cfg.get('rpn'):
-        test_cfg['rpn'].update(nms_pre=n['test_nms_pre'], max_per_img=n['test_max_per_img'])
-    if test_cfg.get('rcnn'):
-        test_cfg['rcnn']['max_per_img'] = n['detections']
-    train_cfg = model_cfg.get('train_cfg') or {}
-    if train_cfg.get('rpn_proposal'):
-        train_cfg['rpn_proposal'].update(nms_pre=n['train_nms_pre'],
-                                         max_per_img=n['train_max_per_img'])
-    rcnn = train_cfg.get('rcnn')
-    for stage in (rcnn if isinstance(rcnn, list) else [rcnn] if rcnn else []):
-        if stage.get('sampler'):
-            stage['sampler']['num'] = n['rcnn_samples']
-
-
 def _build(name: str, path: str, settings: Settings, say: Say):
     say(f'  building {name} ({path})')
-    return build_model(load_timed_config(path, settings.quick), None, torch.device(settings.device))
+    return build_timed_model(path, settings.device, settings.quick)
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -319,11 +289,7 @@ def _inference_part(part: str, title: str, models: Dict[str, str], size: Size,
             batches[name] = batch
             inputs = torch.randn(batch, 3, *size, device=device)
             samples = make_data_samples(scope, batch, size)
-
-            def call(model=model, inputs=inputs, samples=samples, amp=amp):
-                with torch.no_grad(), autocast(device, amp):
-                    return model(inputs, copy.deepcopy(samples), mode=mode)
-            calls[name] = call
+            calls[name] = inference_call(model, inputs, samples, amp, mode)
         say(f'[{part}] timing {len(calls)} models, {precision}, {size[1]}x{size[0]}')
         for name, entry in _time(calls, settings, device, say).items():
             result.measurements.append(_measurement(entry, precision, batches[name], size,
@@ -342,8 +308,7 @@ def largest_batch(model: torch.nn.Module, size: Size, device: torch.device, amp:
     batch = limit
     while batch >= 1:
         try:
-            with torch.no_grad(), autocast(device, amp):
-                model(torch.randn(batch, 3, *size, device=device), mode='tensor')
+            infer(model, torch.randn(batch, 3, *size, device=device), amp=amp, mode='tensor')
             synchronize(device)
             return batch
         except Exception as error:  # noqa: BLE001

@@ -21,9 +21,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ...analysis.benchmark import keep_every_detection
 from ...analysis.conditions import device_name, software_versions
 from ...analysis.model_inputs import make_data_samples
+from ...analysis.timed_model import inference_call, keep_every_detection
 from ...analysis.timing import interleaved_timing
 from ...utils.markdown import markdown_row, markdown_table
 from ..onnx import onnx_session
@@ -65,12 +65,7 @@ def benchmark_end2end(cfg: Any,
     feed = {IMAGE_INPUT: image}
     inputs = exported.module.preprocess(torch.from_numpy(image))[0]
     samples = make_data_samples(scope, 1, tuple(inputs.shape[2:]))
-
-    def torch_step():
-        with torch.no_grad():
-            model(inputs, copy.deepcopy(samples), mode='predict')
-
-    calls = {'PyTorch predict()': torch_step,
+    calls = {'PyTorch predict()': inference_call(model, inputs, samples),
              'ONNX Runtime': lambda: session.run(None, feed)}
     entries = interleaved_timing(calls, torch.device('cpu'), iters, warmup, repeats, progress)
     results = {}
