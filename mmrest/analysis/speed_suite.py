@@ -48,6 +48,7 @@ import torch
 
 from ..apis import build_model, quiet_logger
 from ..models.backbones.rest import ATTN_STYLES
+from ..utils.cli import check_device
 from ..utils.markdown import markdown_table
 from . import paper
 from .complexity import count_parameters
@@ -599,9 +600,8 @@ def run_suite(settings: Settings, parts: Optional[Sequence[str]] = None,
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f'unknown parts {unknown}; choose from {", ".join(PARTS)}')
+    check_device(None, settings.device)
     if settings.device.startswith('cuda'):
-        if not torch.cuda.is_available():
-            raise RuntimeError('--device cuda: no GPU is available here')
         torch.backends.cudnn.benchmark = True
     report = SuiteReport(conditions(settings, parts, command), [])
     tasks = [(name, precision, weight) for name, precision, weight in BUDGET_ORDER
