@@ -15,9 +15,8 @@ import torch
 from ..utils.markdown import markdown_table
 from .model_inputs import make_data_samples
 from .timed_model import build_timed_model, inference_call
-from .timing import short_error, synchronize
+from .timing import Say, short_error, synchronize
 
-Say = Callable[[str], None]
 Size = Tuple[int, int]
 
 # name -> (config, backbone only?)
