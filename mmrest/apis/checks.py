@@ -76,7 +76,7 @@ def _pretrained_checkpoints(node: Any, path: str = 'model') -> Iterator[Tuple[st
             yield from _pretrained_checkpoints(value, f'{path}.{i}')
 
 
-def check_checkpoints(cfg: Config) -> None:
+def check_checkpoints_exist(cfg: Config) -> None:
     """Pretrained weights (``init_cfg``) and ``load_from`` must exist before training."""
     for where, checkpoint in _pretrained_checkpoints(cfg.get('model')):
         if is_local_path(checkpoint) and not osp.isfile(checkpoint):

@@ -12,10 +12,11 @@ from typing import Any, Dict, List, Mapping, Optional
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from ..checkpoint import check_checkpoint_fits, missing_checkpoint
+from ..checkpoint import missing_checkpoint
+from ..converters import check_model_fits
 from ..utils.configs import scope_of
 from ..utils.errors import ConfigError
-from .checks import check_amp, check_checkpoints, check_data_roots
+from .checks import check_amp, check_checkpoints_exist, check_data_roots
 from .distributed import setup_distributed
 
 
@@ -37,7 +38,7 @@ def train(cfg: Config) -> Runner:
     """Build the runner of ``cfg`` and train; returns the runner (for its metrics)."""
     phases = ('train', 'val') if cfg.get('val_cfg') is not None else ('train', )
     check_data_roots(cfg, phases)
-    check_checkpoints(cfg)
+    check_checkpoints_exist(cfg)
     check_amp(cfg)
     setup_distributed(cfg)
     runner = _build_runner(cfg)
@@ -46,7 +47,7 @@ def train(cfg: Config) -> Runner:
         # state dict has a different number of parameter groups".
         checkpoint = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
         if checkpoint is not None:
-            check_checkpoint_fits(runner.model, checkpoint)
+            check_model_fits(runner.model, checkpoint)
     runner.train()
     return runner
 
@@ -70,7 +71,7 @@ def test(cfg: Config, checkpoint: str, show_dir: Optional[str] = None,
         cfg.test_evaluator = _with_dump(cfg, out)
     setup_distributed(cfg)
     runner = _build_runner(cfg)
-    check_checkpoint_fits(runner.model, checkpoint)
+    check_model_fits(runner.model, checkpoint)
     return runner.test()
 
 
