@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .. import models
 from ..utils.markdown import markdown_table
 from ..utils.packages import require
 from . import flops
@@ -36,8 +37,7 @@ def _resnet(depth):
 
 
 def _rest(cls_name, arch, **kwargs):
-    import mmrest
-    return getattr(mmrest, cls_name)(arch=arch, **kwargs)
+    return getattr(models, cls_name)(arch=arch, **kwargs)
 
 
 # Detection-style backbones: four feature maps, each with the model's own output handling.

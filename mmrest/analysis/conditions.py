@@ -9,9 +9,8 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-import mmrest
-
 from ..utils.compat import TORCH_VERSION_STRING
+from ..version import __version__
 
 PACKAGES = ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain')  # reported when installed
 
@@ -34,7 +33,7 @@ def device_name(device: torch.device) -> str:
 
 def software_versions() -> Dict[str, str]:
     """torch, mmrest, the OpenMMLab packages that import, and CUDA where a GPU is visible."""
-    versions = {'torch': TORCH_VERSION_STRING, 'mmrest': mmrest.__version__}
+    versions = {'torch': TORCH_VERSION_STRING, 'mmrest': __version__}
     for package in PACKAGES:
         try:
             versions[package] = importlib.import_module(package).__version__
