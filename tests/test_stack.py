@@ -108,7 +108,7 @@ def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_p
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
-    from mmrest.checkpoint.reading import trusted_globals
+    from mmrest.checkpoint.files import trusted_globals
     buffer = HistoryBuffer()
     buffer.update(3.0)
     torch.save({'state_dict': {'w': torch.arange(4.0)}, 'buffer': buffer,
@@ -152,7 +152,7 @@ def test_backbones_without_mmcv_and_task_packages(tmp_path):
         import mmrest
         from mmrest.models import ResTV2
         from mmrest.utils.packages import MissingPackageError
-        from tools.dev.imagenet_reference import write_authors_imagenet
+        from tests.reference import write_authors_imagenet
         for name in ('mmcv', 'mmdet', 'mmseg', 'mmpretrain'):
             assert sys.modules.get(name) is None, name  # (hidden or not installed)
         model = ResTV2(arch='tiny').eval()

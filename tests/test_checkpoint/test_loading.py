@@ -10,7 +10,7 @@ from mmrest import ResT, ResTV2
 from mmrest import checkpoint as ckpt_lib
 from mmrest.checkpoint import CheckpointMismatchError
 from tests.common import OTHER, TINY
-from tools.dev.imagenet_reference import authors_imagenet_state, write_authors_imagenet
+from tests.reference import authors_imagenet_state, write_authors_imagenet
 
 
 def official_file(tmp_path, cls, arch=TINY, name='official.pth'):
@@ -190,7 +190,7 @@ def test_runner_checkpoints_resume_and_load(tmp_path):
 def test_history_buffer_getattr_stand_in_is_narrow():
     from mmengine.logging import HistoryBuffer
 
-    from mmrest.checkpoint.reading import _history_buffer_getattr
+    from mmrest.checkpoint.files import _history_buffer_getattr
     assert _history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match='refusing'):
         _history_buffer_getattr(np.ndarray, 'tofile')
