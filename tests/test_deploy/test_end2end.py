@@ -5,6 +5,7 @@ and the torch-free runner.
 The models are the tool tests' tiny tasks (random weights) with every detection kept
 (score threshold 0), so that each image has at least 50 detections to compare.
 """
+import copy
 import os
 import subprocess
 import sys
@@ -80,6 +81,8 @@ def test_end2end_agrees_with_predict(name, exported):
         assert all(s % 32 for s in check.image_hw + check.resized_hw)
         if result.task == 'detection':
             assert min(check.detections) >= 50
+        if check.path == 'raw':  # the graph's preprocessing is the pipeline's, bit for bit
+            assert check.input_diff == 0
     if name in ('mask_rcnn', 'cascade'):
         assert result.output_names == ['boxes', 'scores', 'labels', 'masks']
         assert all(c.min_mask_iou is not None for c in checks)
@@ -98,15 +101,34 @@ def test_outputs_at_input_size(exported):
 
 
 def test_verification_catches_a_changed_model(exported):
+    import torch
     result = exported('retinanet')
-    with pytest.MonkeyPatch.context() as patch:
-        head = result.model.bbox_head.retina_reg
-        import torch
-        patch.setattr(head, 'bias', torch.nn.Parameter(head.bias.detach() + 0.05))
+    # Changed in place and put back (pytest 9's monkeypatch deletes a parameter on undo).
+    bias = result.model.bbox_head.retina_reg.bias
+    original = bias.detach().clone()
+    try:
+        with torch.no_grad():
+            bias += 0.05
         checks = verify_end2end(result.path, result.model, result.cfg,
                                 verification_images(DEFAULT_SIZES[:1]), result.task,
                                 from_raw=None, raise_on_mismatch=False)
+    finally:
+        with torch.no_grad():
+            bias.copy_(original)
     assert not checks[0].passed and checks[0].min_box_iou < 0.99
+
+
+def test_raw_image_check_catches_another_preprocessing(exported):
+    """The raw-image comparison sees the preprocessing: a test pipeline that resizes to
+    another scale than the graph's fails it."""
+    result = exported('retinanet')
+    cfg = copy.deepcopy(result.cfg)
+    cfg.test_dataloader.dataset.pipeline[1].scale = (TEST_SCALE[0] + 3, TEST_SCALE[1] + 3)
+    checks = verify_end2end(result.path, result.model, cfg,
+                            verification_images(DEFAULT_SIZES[:1]), result.task,
+                            raise_on_mismatch=False)
+    tensor, raw = checks
+    assert tensor.passed and raw.input_diff > 0 and not raw.passed
 
 
 # --------------------------------------------------------------------------- clear errors

@@ -14,7 +14,8 @@ PyTorch.
 with the resize, normalisation and padding inside the graph; boxes, scores, labels (and
 masks) or a label map out, in standard ONNX operators (docs/deploy.md). ``--verify`` then
 compares ONNX Runtime with the model's predict() on three images of sizes that are not
-multiples of 32 (tools/deploy/run_onnx.py runs the file without torch).
+multiples of 32, on the graph's network input and from the raw image through the config's
+own pipeline (tools/deploy/run_onnx.py runs the file without torch).
 """
 import argparse
 import dataclasses

@@ -12,7 +12,7 @@ import torch.nn as nn
 from .cascade import CascadeHead
 from .detection import DensePostProcess
 from .ops import sizes_of
-from .preprocess import Preprocess, UnsupportedModelError, resize_spec
+from .preprocess import Preprocess, UnsupportedModelError
 from .roi import BBoxStage, MaskStage
 
 ONE_STAGE_HEADS = ('RetinaHead', 'AnchorHead')
@@ -26,9 +26,7 @@ class End2EndDetector(nn.Module):
     def __init__(self, detector: nn.Module, cfg: Any) -> None:
         super().__init__()
         self.detector = detector
-        dp = detector.data_preprocessor
-        self.preprocess = Preprocess(dp, resize_spec(cfg), getattr(dp, 'pad_size_divisor', 1),
-                                     getattr(dp, 'pad_value', 0))
+        self.preprocess = Preprocess.of(detector.data_preprocessor, cfg)
         self.two_stage = getattr(detector, 'rpn_head', None) is not None
         self.with_mask = False
         self.cascade = None

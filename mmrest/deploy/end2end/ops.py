@@ -6,8 +6,8 @@ operator directly keeps every size dynamic (a traced Python ``int`` would freeze
 the export image into the graph) and pins the ONNX semantics that matter:
 
 * :func:`resize` -- ``Resize`` (linear, ``pytorch_half_pixel`` or ``align_corners``) to a
-  size held in a tensor; PyTorch's ``bilinear`` without antialiasing, and OpenCV's
-  ``INTER_LINEAR`` up to its fixed-point rounding;
+  size held in a tensor: PyTorch's ``bilinear`` without antialiasing (mmseg's logits; the
+  image itself is resized as OpenCV does it, :mod:`.imresize`);
 * :func:`pad_bottom_right` -- ``Pad`` with a constant;
 * :func:`topk` -- ``TopK`` with ``k`` held in a tensor;
 * :func:`nms` -- ``NonMaxSuppression``, one batch entry per class (see :func:`batched_nms`);

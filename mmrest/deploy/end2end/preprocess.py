@@ -1,15 +1,11 @@
 """The test pipeline and data preprocessor of a config, inside the graph.
 
 The exported graph takes one raw ``(H, W, 3)`` uint8 RGB image and does what mmdet / mmseg do
-before the network: the test pipeline's ``Resize`` (bilinear, with or without keeping the
-aspect ratio, sizes rounded as mmcv's ``rescale_size``), the rounding back to uint8 that
-OpenCV's resize of a uint8 image implies, the channel order the model was trained with, the
-normalisation and the padding to the size divisor (with the pad value, after the
-normalisation, as mmengine's ``ImgDataPreprocessor``).
-
-What is not the same: OpenCV resizes a uint8 image with fixed-point weights, ONNX ``Resize``
-in float, so a resized pixel can differ by one grey level. The verification therefore
-compares ONNX Runtime and PyTorch on the tensor the graph produced (see ``verify.py``).
+before the network, with the same results to the last bit: the test pipeline's ``Resize``
+(mmcv's ``imrescale`` / ``imresize``: the sizes rounded as ``rescale_size``, in float64, and
+OpenCV's fixed-point bilinear interpolation of the uint8 image, :mod:`.imresize`), the
+channel order the model was trained with, the normalisation and the padding to the size
+divisor (with the pad value, after the normalisation, as mmengine's ``ImgDataPreprocessor``).
 """
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple
@@ -17,7 +13,8 @@ from typing import Any, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .ops import pad_bottom_right, resize, sizes_of
+from .imresize import resize_uint8_linear
+from .ops import pad_bottom_right, sizes_of
 
 # Pipeline steps that change nothing the network sees: loading, annotations, packing.
 PASSIVE_TRANSFORMS = ('LoadImageFromFile', 'LoadAnnotations', 'PackDetInputs',
@@ -34,13 +31,6 @@ class ResizeSpec:
     mmcv's ``imrescale``, or to exactly ``scale``."""
     scale: Tuple[int, int]
     keep_ratio: bool
-
-    def output_size(self, h: int, w: int) -> Tuple[int, int]:
-        """(h, w) after the resize, in Python (mmcv's formula; the graph computes the same)."""
-        if not self.keep_ratio:
-            return self.scale[1], self.scale[0]
-        factor = min(max(self.scale) / max(h, w), min(self.scale) / min(h, w))
-        return int(h * factor + 0.5), int(w * factor + 0.5)
 
 
 def _short_name(transform_type: Any) -> str:
@@ -73,6 +63,9 @@ def resize_spec(cfg: Any) -> Optional[ResizeSpec]:
         if step.get('interpolation', 'bilinear') != 'bilinear':
             raise UnsupportedModelError(f'Resize interpolation {step["interpolation"]!r} is '
                                         'not covered (bilinear only)')
+        if step.get('backend', 'cv2') != 'cv2':
+            raise UnsupportedModelError(f'Resize backend {step["backend"]!r} is not covered '
+                                        "(OpenCV's, 'cv2', only)")
         scale = step['scale']
         scale = (scale, scale) if isinstance(scale, int) else tuple(int(s) for s in scale)
         spec = ResizeSpec(scale, bool(step.get('keep_ratio', False)))
@@ -101,31 +94,51 @@ class Preprocess(nn.Module):
         self.size_divisor = int(size_divisor or 1)
         self.pad_value = float(pad_value)
 
+    @classmethod
+    def of(cls, data_preprocessor: nn.Module, cfg: Any) -> 'Preprocess':
+        """The preprocessing of a config's test pipeline and its model's data preprocessor
+        (mmengine / mmdet: ``pad_size_divisor``; mmseg: ``test_cfg.size_divisor``)."""
+        dp = data_preprocessor
+        if hasattr(dp, 'pad_size_divisor'):
+            divisor, pad_value = dp.pad_size_divisor, getattr(dp, 'pad_value', 0)
+        else:
+            divisor = (getattr(dp, 'test_cfg', None) or {}).get('size_divisor')
+            pad_value = getattr(dp, 'pad_val', 0)
+        return cls(dp, resize_spec(cfg), divisor or 1, pad_value)
+
     def resized_size(self, hw: torch.Tensor) -> torch.Tensor:
-        """(h, w) int64 after the resize, from the image's (h, w), in float64 as mmcv."""
+        """(h, w) int64 after the resize, from the image's (h, w), as mmcv's ``rescale_size``:
+        ``int(x * factor + 0.5)`` with the factor and the product in float64.
+
+        Every intermediate is a 1-element tensor and each quotient a ``Div`` of two tensors:
+        the exporter would compute 0-dim "scalars" in float32, and ``number / tensor`` is
+        traced as a reciprocal times the number (two roundings)."""
         spec = self.resize_cfg
         if spec is None:
             return hw
         if not spec.keep_ratio:
             return torch.tensor([spec.scale[1], spec.scale[0]], dtype=torch.int64)
         hw64 = hw.to(torch.float64)
-        factor = torch.minimum(max(spec.scale) / hw64.max(), min(spec.scale) / hw64.min())
+        longest, shortest = hw64.max(0, keepdim=True)[0], hw64.min(0, keepdim=True)[0]
+        factor = torch.minimum(torch.full_like(longest, float(max(spec.scale))) / longest,
+                               torch.full_like(shortest, float(min(spec.scale))) / shortest)
         return torch.floor(hw64 * factor + 0.5).to(torch.int64)
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hw = sizes_of(image)[:2]
-        x = image.permute(2, 0, 1)[None].float()
+        new_hw = self.resized_size(hw)
+        # The resize works on the (H, W, 3) uint8 image, as OpenCV on the loaded image; its
+        # float64 result holds the uint8 values.
+        x = image if self.resize_cfg is None else resize_uint8_linear(image, new_hw)
+        x = x.permute(2, 0, 1)[None].float()
         if self.to_bgr:
             x = x.flip(1)
-        new_hw = self.resized_size(hw)
-        if self.resize_cfg is not None:
-            # OpenCV resizes the uint8 image and returns uint8: round and clip the same way.
-            x = resize(x, new_hw).round().clamp(0, 255)
         if self.normalize:
             x = (x - self.mean) / self.std
         if self.size_divisor > 1:
             padded = torch.div(new_hw + self.size_divisor - 1, self.size_divisor,
                                rounding_mode='floor') * self.size_divisor
             x = pad_bottom_right(x, padded - new_hw, self.pad_value)
-        scale_wh = (new_hw.float() / hw.float()).flip(0)
+        # mmdet's scale_factor: new / old in float64 (then float32 where the boxes use it).
+        scale_wh = (new_hw.to(torch.float64) / hw.to(torch.float64)).float().flip(0)
         return x, new_hw, scale_wh

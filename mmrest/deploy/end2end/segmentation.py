@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from .ops import crop_top_left, resize, sizes_of
-from .preprocess import Preprocess, UnsupportedModelError, resize_spec
+from .preprocess import Preprocess, UnsupportedModelError
 
 
 def check_segmentor(model: nn.Module) -> None:
@@ -44,9 +44,7 @@ class End2EndSegmentor(nn.Module):
         super().__init__()
         check_segmentor(segmentor)
         self.segmentor = segmentor
-        dp = segmentor.data_preprocessor
-        divisor = (getattr(dp, 'test_cfg', None) or {}).get('size_divisor') or 1
-        self.preprocess = Preprocess(dp, resize_spec(cfg), divisor, getattr(dp, 'pad_val', 0))
+        self.preprocess = Preprocess.of(segmentor.data_preprocessor, cfg)
         self.align_corners = bool(segmentor.decode_head.align_corners)
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
