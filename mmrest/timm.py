@@ -22,7 +22,7 @@ import os.path as osp
 from typing import Any, Dict
 
 from .checkpoint import CONVERTER, CheckpointMismatchError, StateDict, missing_checkpoint
-from .models.networks.classifier import ResTClassifierBase
+from .models.networks.classifier import ResTClassifierBase, take_indices
 from .models.networks.rest import NUM_STAGES
 from .models.networks.zoo import MODELS
 from .utils.packages import require
@@ -113,9 +113,10 @@ def _create(variant: str, pretrained: bool = False, **kwargs: Any) -> ResTClassi
         _check_pretrained_source(variant, kwargs)
     builder = functools.partial(cls, arch=arch)
     if kwargs.get('features_only'):
-        # The output norm of every stage asked for (timm hands out_indices to the wrapper).
-        builder = functools.partial(cls, arch=arch,
-                                    out_indices=kwargs.get('out_indices', range(NUM_STAGES)))
+        # The output norm of every stage asked for (timm hands out_indices to the wrapper,
+        # whose pruning drops the head and what else the outputs do not need).
+        norms = set(take_indices(kwargs.get('out_indices', tuple(range(NUM_STAGES)))))
+        builder = functools.partial(cls, arch=arch, out_indices=sorted(norms | {NUM_STAGES - 1}))
     return build_model_with_cfg(
         builder, variant, pretrained, pretrained_filter_fn=_filter_state,
         feature_cfg=dict(feature_cls='getter', out_indices=tuple(range(NUM_STAGES))),

@@ -29,6 +29,18 @@ GLOBAL_POOLS = ('avg', '')
 OUTPUT_FORMATS = ('NCHW', 'NHWC')
 
 
+def take_indices(indices: Indices) -> List[int]:
+    """Stages by timm's convention: None all, an int n the last n, else the stages named
+    (negative ones from the end)."""
+    if indices is None:
+        indices = NUM_STAGES
+    if isinstance(indices, int):
+        if not 0 < indices <= NUM_STAGES:
+            raise ValueError(f'the last {indices} stages: there are {NUM_STAGES}')
+        return list(range(NUM_STAGES - indices, NUM_STAGES))
+    return list(check_out_indices(indices, NUM_STAGES))
+
+
 class ResTClassifierBase(ResTNetBase):
     """A ResT network with the authors' classifier head (not used alone: see
     :class:`ResTClassifier` and :class:`ResTV2Classifier`).
@@ -103,15 +115,7 @@ class ResTClassifierBase(ResTNetBase):
 
     # -- per-stage outputs (timm's features_only) ------------------------------------------
     def take_indices(self, indices: Indices) -> List[int]:
-        """timm's convention: None all stages, an int n the last n, else the stages named
-        (negative ones from the end)."""
-        if indices is None:
-            indices = NUM_STAGES
-        if isinstance(indices, int):
-            if not 0 < indices <= NUM_STAGES:
-                raise ValueError(f'the last {indices} stages: there are {NUM_STAGES}')
-            return list(range(NUM_STAGES - indices, NUM_STAGES))
-        return list(check_out_indices(indices, NUM_STAGES))
+        return take_indices(indices)
 
     def forward_intermediates(self, x: torch.Tensor, indices: Indices = None,
                               norm: bool = False, stop_early: bool = False,
