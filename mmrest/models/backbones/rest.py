@@ -6,9 +6,22 @@ from typing import List
 import torch.nn as nn
 
 from ...registry import register_model
-from ..networks.rest import NUM_STAGES, ResTNet, ResTNetBase, ResTV2Net, stage_module_names
+from ..networks.rest import (
+    ATTN_STYLES,
+    NUM_STAGES,
+    STEM_TYPES,
+    ArchSpec,
+    ResTNet,
+    ResTNetBase,
+    ResTV2Net,
+    Stage,
+    stage_module_names,
+)
 from ..validation import check_choice
 from .base import DECAY_TYPES, BaseModule, MMRestBackbone
+
+__all__ = ['ATTN_STYLES', 'ArchSpec', 'NUM_STAGES', 'ResT', 'ResTBase', 'ResTV2', 'STEM_TYPES',
+           'Stage', 'stage_module_names']
 
 # top-level module name -> (stage, role), for the decay ids (cwin{i}: the window-mixing conv
 # after stage i)
