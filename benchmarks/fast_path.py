@@ -20,9 +20,11 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from mmrest import ResTV2  # noqa: E402
-from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
+from mmrest.analysis.conditions import conditions_sentence, device_name, software_versions  # noqa: E402
+from mmrest.analysis.timed_model import infer, inference_call  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from mmrest.utils.cli import make_parser  # noqa: E402
+from mmrest.utils.markdown import markdown_table  # noqa: E402
 from tools.dev.make_reference_outputs import (  # noqa: E402
     authors_forward,
     build_authors_classifier,
@@ -63,8 +65,8 @@ def peak_memory(name: str, size: Tuple[int, int], batch: int, authors: Optional[
     model = variants(authors)[name]().eval()
     x = torch.randn(batch, 3, *size)
     memory = PeakMemory(torch.device('cpu'))
-    with memory.measure(), torch.no_grad():
-        model(x)
+    with memory.measure():
+        infer(model, x, mode=None)
     return memory.peak_mib
 
 
@@ -86,26 +88,20 @@ def main() -> int:
         torch.manual_seed(0)
         models = {name: make().eval() for name, make in variants(args.authors).items()}
         x = torch.randn(batch, 3, *size)
-
-        def make_call(model):
-            def call():
-                with torch.no_grad():
-                    model(x)
-            return call
-
-        entries = interleaved_timing({n: make_call(m) for n, m in models.items()},
-                                     torch.device('cpu'), iters=1, warmup=1,
+        calls = {n: inference_call(m, x, mode=None) for n, m in models.items()}
+        entries = interleaved_timing(calls, torch.device('cpu'), iters=1, warmup=1,
                                      repeats=args.rounds,
                                      progress=lambda m: print(m, flush=True))
         base = entries['mmrest fused_attn=False'].median_ms()
-        lines += [f'**ResTv2-T backbone forward, {size[1]}x{size[0]}, batch {batch}**', '',
-                  '| variant | ms / batch (median) | all rounds (ms) | speed-up vs explicit | '
-                  'peak memory |', '|---|---|---|---|---|']
+        rows = []
         for name, entry in entries.items():
             memory = call_in_fresh_process(peak_memory, name, size, batch, args.authors)
             rounds = ', '.join(f'{1000 * t:.0f}' for t in entry.times)
-            lines.append(f'| {name} | {entry.median_ms():.0f} | {rounds} | '
-                         f'{base / entry.median_ms():.2f}x | {memory:.0f} MiB |')
+            rows.append([name, f'{entry.median_ms():.0f}', rounds,
+                         f'{base / entry.median_ms():.2f}x', f'{memory:.0f} MiB'])
+        lines += [f'**ResTv2-T backbone forward, {size[1]}x{size[0]}, batch {batch}**', '']
+        lines += markdown_table(['variant', 'ms / batch (median)', 'all rounds (ms)',
+                                 'speed-up vs explicit', 'peak memory'], rows)
         lines.append('')
         print('\n'.join(lines[-len(entries) - 4:]), flush=True)
     load = os.getloadavg()
@@ -113,10 +109,11 @@ def main() -> int:
     header = [f'Command: `{command} --rounds {args.rounds}`', '',
               *([] if args.authors else ["The authors' code was not given (--authors): their "
                                          'variant is left out.', '']),
-              f'Device: {device_name(torch.device("cpu"))}; fp32; random weights; '
-              f'{args.rounds} interleaved rounds after 1 warm-up; load average at the end '
-              f'{load[0]:.1f}; ' + ', '.join(f'{k} {v}' for k, v in software_versions().items())
-              + f'. Took {time.time() - started:.0f} s.', '']
+              conditions_sentence(device_name(torch.device('cpu')), software_versions(),
+                                  'fp32', 'random weights',
+                                  f'{args.rounds} interleaved rounds after 1 warm-up',
+                                  f'load average at the end {load[0]:.1f}')
+              + f' Took {time.time() - started:.0f} s.', '']
     report = '\n'.join(header + lines)
     if args.out:
         with open(args.out, 'w') as f:

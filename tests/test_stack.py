@@ -119,7 +119,7 @@ def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_p
     import numpy as np
     from mmengine.logging import HistoryBuffer
 
-    from mmrest.checkpoint.reading import trusted_globals
+    from mmrest.checkpoint.files import trusted_globals
     buffer = HistoryBuffer()
     buffer.update(3.0)
     torch.save({'state_dict': {'w': torch.arange(4.0)}, 'buffer': buffer,

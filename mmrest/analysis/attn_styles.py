@@ -9,13 +9,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from ..apis.model import build_model
-from ..apis.runner import load_config
 from ..models.backbones.rest import ATTN_STYLES
-from .benchmark import keep_every_detection
 from .complexity import count_parameters
 from .flops import OPERATOR_CLASSES, TensorForward, flops_by_class
 from .model_inputs import make_data_samples, num_classes_of
+from .timed_model import build_timed_model, inference_call
 from .timing import autocast, interleaved_timing, median
 
 STYLES = ATTN_STYLES  # in the papers' order
@@ -62,9 +60,7 @@ def build_with_style(cfg: Config, style: str, window_size: Optional[Sequence[int
     options = {'model.backbone.attn_style': style}
     if window_size is not None:
         options['model.backbone.window_size'] = tuple(window_size)
-    cfg = load_config(cfg, cfg_options=options)
-    keep_every_detection(cfg.model)
-    return build_model(cfg, None, device)
+    return build_timed_model(cfg, device, cfg_options=options)
 
 
 def compare_attention_styles(cfg: Config,
@@ -102,15 +98,9 @@ def compare_attention_styles(cfg: Config,
         results[style] = StyleResult(style, count_parameters(model), flops,
                                      padding_overhead(model.backbone, input_size))
 
-    def infer(model):
-        def call():
-            with torch.no_grad(), autocast(dev, amp):
-                model(inputs, copy.deepcopy(samples), mode='predict')
-        return call
-
     progress(f'timing inference ({warmup} warm-up, {repeats} rounds x {iters} calls)')
-    for style, entry in interleaved_timing({s: infer(m) for s, m in models.items()}, dev, iters,
-                                           warmup, repeats, progress,
+    calls = {s: inference_call(m, inputs, samples, amp) for s, m in models.items()}
+    for style, entry in interleaved_timing(calls, dev, iters, warmup, repeats, progress,
                                            round_seconds=round_seconds,
                                            deadline=deadline).items():
         results[style].forward_ms = [1000 * t for t in entry.times]

@@ -1,60 +1,16 @@
 """Inference speed that can be trusted: warm-up, device synchronisation, repeats, peak memory,
 and the conditions of the measurement travel with every number."""
 import copy
-import importlib
-import platform
 import statistics
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-import mmrest
-
-from ..apis.model import build_model
-from ..utils.compat import TORCH_VERSION_STRING
-from .timing import Entry, autocast, interleaved_timing
-
-
-def keep_every_detection(model_cfg) -> None:
-    """For timing with random weights: no score threshold in a detector's test config.
-
-    Random weights put a two-stage detector's scores near the configs' threshold (0.05), so
-    how many detections reach the mask head and the pasting varied from 0 to 79 between two
-    builds of the same Mask R-CNN. Without the threshold every model keeps its
-    ``max_per_img`` (100) best, as a trained model does on a busy image, and all do the same
-    post-processing work. (Mask2Former keeps its top 100 queries anyway.)
-    """
-    rcnn = (model_cfg.get('test_cfg') or {}).get('rcnn')
-    if rcnn and 'score_thr' in rcnn:
-        rcnn['score_thr'] = 0.0
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == 'cuda':
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f'{name} ({torch.get_num_threads()} threads)'
-
-
-def software_versions() -> Dict[str, str]:
-    versions = {'torch': TORCH_VERSION_STRING, 'mmrest': mmrest.__version__}
-    for package in ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmpretrain'):
-        try:
-            versions[package] = importlib.import_module(package).__version__
-        except ImportError:
-            pass
-    if torch.cuda.is_available():
-        versions['cuda'] = torch.version.cuda or ''
-    return versions
+from .conditions import device_name, format_versions, software_versions
+from .model_inputs import make_data_samples
+from .timed_model import build_timed_model, infer, inference_call
+from .timing import Entry, interleaved_timing
 
 
 def summarize(entry: Entry, batch_size: int) -> Dict[str, float]:
@@ -103,7 +59,7 @@ class BenchmarkReport:
             f'batch {self.batch_size}; {self.repeats} repeats x {self.iters} iters after '
             f'{self.warmup} warm-up; fuse_conv_bn={self.fuse_conv_bn}, '
             f'cudnn_benchmark={self.cudnn_benchmark}',
-            '  ' + ', '.join(f'{k} {v}' for k, v in self.versions.items()),
+            '  ' + format_versions(self.versions),
             f'  weights: {self.weights}',
         ]
         return '\n'.join(lines)
@@ -124,16 +80,12 @@ def benchmark_config(cfg,
                      cudnn_benchmark: bool = False,
                      progress: Optional[Callable[[str], None]] = print) -> BenchmarkReport:
     """Time inference (``mode='predict'``: the whole model with post-processing) of ``cfg``."""
-    from .model_inputs import make_data_samples
     dev = torch.device(device)
     if dev.type == 'cuda':
         torch.backends.cudnn.benchmark = cudnn_benchmark
     if progress:
         progress(f'building {config_name} on {dev}')
-    if checkpoint is None:
-        cfg = copy.deepcopy(cfg)
-        keep_every_detection(cfg.model)
-    model, scope = build_model(cfg, checkpoint, dev)
+    model, scope = build_timed_model(cfg, dev, checkpoint=checkpoint)
     if fuse_conv_bn:
         from mmcv.cnn import fuse_conv_bn as fuse
         from mmengine.model import revert_sync_batchnorm
@@ -155,15 +107,12 @@ def benchmark_config(cfg,
             except StopIteration:
                 batches = iter(loader)
                 data = next(batches)
-            with torch.no_grad(), autocast(dev, amp):
-                model.test_step(data)
+            data = model.data_preprocessor(data, False)  # as test_step does
+            infer(model, data['inputs'], data['data_samples'], amp)
     else:
         inputs = torch.randn(batch_size, 3, *input_size, device=dev)
-        samples = make_data_samples(scope, batch_size, input_size)
-
-        def step():
-            with torch.no_grad(), autocast(dev, amp):
-                model(inputs, copy.deepcopy(samples), mode='predict')
+        step = inference_call(model, inputs, make_data_samples(scope, batch_size, input_size),
+                              amp)
 
     if progress:
         progress(f'timing: {warmup} warm-up, then {repeats} x {iters} iterations')

@@ -8,10 +8,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .. import models
+from ..utils.markdown import markdown_table
 from ..utils.packages import require
 from . import flops
 from .complexity import count_parameters
-from .timing import Entry, PeakMemory, autocast, call_in_fresh_process, interleaved_timing
+from .timed_model import infer, inference_call
+from .timing import Entry, PeakMemory, call_in_fresh_process, interleaved_timing
 
 
 def _swin(depths):
@@ -34,8 +37,7 @@ def _resnet(depth):
 
 
 def _rest(cls_name, arch, **kwargs):
-    import mmrest
-    return getattr(mmrest, cls_name)(arch=arch, **kwargs)
+    return getattr(models, cls_name)(arch=arch, **kwargs)
 
 
 # Detection-style backbones: four feature maps, each with the model's own output handling.
@@ -62,8 +64,8 @@ def _backbone_peak_memory(name: str, input_size: Tuple[int, int], batch_size: in
     model.eval()
     x = torch.randn(batch_size, 3, *input_size)
     memory = PeakMemory(torch.device('cpu'))
-    with memory.measure(), torch.no_grad(), autocast(torch.device('cpu'), amp):
-        model(x)
+    with memory.measure():
+        infer(model, x, amp=amp, mode=None)
     return memory.peak_mib
 
 
@@ -90,17 +92,10 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
         model.eval()  # not chained: some train() overrides (mmdet's Swin) return None
         models[name] = model
     x = torch.randn(batch_size, 3, *input_size, device=dev)
-
-    def make_call(model):
-        def call():
-            with torch.no_grad(), autocast(dev, amp):
-                model(x)
-        return call
-
     if progress:
         progress(f'backbones at {input_size[1]}x{input_size[0]}, batch {batch_size}, {device}')
-    entries = interleaved_timing({name: make_call(m) for name, m in models.items()}, dev, iters,
-                                 warmup, repeats, progress)
+    calls = {name: inference_call(m, x, amp=amp, mode=None) for name, m in models.items()}
+    entries = interleaved_timing(calls, dev, iters, warmup, repeats, progress)
     for name, model in models.items():
         entries[name].params = count_parameters(model)
         if count_flops:  # per image, traced on the CPU
@@ -119,13 +114,13 @@ def compare_backbones(names: Sequence[str], input_size: Tuple[int, int], batch_s
 def format_markdown(title: str, entries: Sequence[Entry], batch_size: int,
                     reference: str = 'ResTv2-T') -> str:
     ref = next((e for e in entries if e.name == reference), None)
-    lines = [f'**{title}**', '',
-             '| model | params | FLOPs | ms / batch (median) | images/s | vs ResTv2-T time | '
-             'peak memory |', '|---|---|---|---|---|---|---|']
+    rows = []
     for e in entries:
         rel = f'{e.median_ms() / ref.median_ms():.2f}x' if ref else '-'
         flops = f'{e.flops / 1e9:.1f}G' if e.flops else '-'
         memory = '-' if math.isnan(e.peak_memory_mib) else f'{e.peak_memory_mib:.0f} MiB'
-        lines.append(f'| {e.name} | {e.params / 1e6:.1f}M | {flops} | {e.median_ms():.0f} | '
-                     f'{1000 * batch_size / e.median_ms():.2f} | {rel} | {memory} |')
-    return '\n'.join(lines)
+        rows.append([e.name, f'{e.params / 1e6:.1f}M', flops, f'{e.median_ms():.0f}',
+                     f'{1000 * batch_size / e.median_ms():.2f}', rel, memory])
+    header = ['model', 'params', 'FLOPs', 'ms / batch (median)', 'images/s',
+              'vs ResTv2-T time', 'peak memory']
+    return '\n'.join([f'**{title}**', ''] + markdown_table(header, rows))

@@ -2,11 +2,12 @@
 tables)."""
 import time
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import ClassVar, List, Tuple
 
 import torch
 import torch.nn as nn
 
+from ..utils.markdown import markdown_row
 from .flops import count_flops
 
 
@@ -45,6 +46,8 @@ def summarize_backbone(name: str, model: nn.Module,
 
 @dataclass
 class ConfigSummary:
+    HEADER: ClassVar[Tuple[str, ...]] = ('config', 'input (WxH)', 'params', 'backbone params',
+                                         'FLOPs')
     name: str
     input_size: Tuple[int, int]
     params: int
@@ -53,8 +56,8 @@ class ConfigSummary:
 
     def row(self) -> str:
         h, w = self.input_size
-        return (f'| {self.name} | {w}x{h} | {self.params / 1e6:.2f}M | '
-                f'{self.backbone_params / 1e6:.2f}M | {self.flops / 1e9:.1f}G |')
+        return markdown_row([self.name, f'{w}x{h}', f'{self.params / 1e6:.2f}M',
+                             f'{self.backbone_params / 1e6:.2f}M', f'{self.flops / 1e9:.1f}G'])
 
 
 @torch.no_grad()
@@ -62,7 +65,8 @@ def summarize_config(config: str, input_size: Tuple[int, int]) -> ConfigSummary:
     """Parameters (whole model and backbone) and FLOPs of the model of ``config`` (a path or
     ``pkg::NAME``) for one image of ``input_size`` (H, W), in ``mode='tensor'`` (the network
     without post-processing), counted by :func:`~mmrest.analysis.flops.count_flops`."""
-    from ..apis import build_model, load_config
+    from ..apis.model import build_model
+    from ..apis.runner import load_config
     from .flops import TensorForward
     from .model_inputs import make_data_samples
     model, scope = build_model(load_config(config))

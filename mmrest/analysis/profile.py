@@ -7,18 +7,16 @@ copies (the copies made by ``contiguous`` / ``clone`` / ``reshape`` / ``flatten`
 operators by their own device time. On the CPU the device time is CPU time and the half
 precision is bfloat16.
 """
-import copy
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..apis import build_model
+from ..utils.markdown import markdown_table
 from .model_inputs import make_data_samples
-from .speed_suite import load_timed_config
-from .timing import autocast, short_error, synchronize
+from .timed_model import build_timed_model, inference_call
+from .timing import Say, short_error, synchronize
 
-Say = Callable[[str], None]
 Size = Tuple[int, int]
 
 # name -> (config, backbone only?)
@@ -106,13 +104,13 @@ def profile_models(device: str, precisions: Sequence[str], size: Size = (800, 12
                    say: Say = print) -> List[Profile]:
     """One inference of each of ``models`` (default :data:`PROFILED`) per precision
     ('fp32', 'amp': float16 on a GPU, bfloat16 on the CPU), built as the speed suite builds
-    the models it times (:func:`~mmrest.analysis.speed_suite.load_timed_config`). A model
+    the models it times (:func:`~mmrest.analysis.timed_model.build_timed_model`). A model
     that fails is reported and the others are profiled."""
     dev = torch.device(device)
     results = []
     for name, (config, backbone_only) in (models or PROFILED).items():
         try:
-            model, scope = build_model(load_timed_config(config, quick), None, dev)
+            model, scope = build_timed_model(config, dev, quick)
         except Exception as error:  # noqa: BLE001 (reported)
             results += [Profile(name, p, size, error=short_error(error)) for p in precisions]
             continue
@@ -120,12 +118,8 @@ def profile_models(device: str, precisions: Sequence[str], size: Size = (800, 12
         samples = make_data_samples(scope, 1, size)
         for precision in precisions:
             amp = precision == 'amp'
-
-            def call(model=model, amp=amp):
-                with torch.no_grad(), autocast(dev, amp):
-                    if backbone_only:
-                        return model.backbone(inputs)
-                    return model(inputs, copy.deepcopy(samples), mode='predict')
+            call = (inference_call(model.backbone, inputs, amp=amp, mode=None) if backbone_only
+                    else inference_call(model, inputs, samples, amp))
             say(f'  profiling {name}, {precision}')
             try:
                 results.append(profile_call(call, dev, name, precision, size))
@@ -154,24 +148,24 @@ def format_profiles(profiles: Sequence[Profile], device_label: str,
         device_label.lower() else 'CPU'
     lines = ['# One inference under torch.profiler', '',
              f'{device_label}; self {time_unit} time per operator, one call after two warm-up '
-             'calls; random weights.', '',
-             '| model | precision | input | total ms | kernels / op calls | copies ms | '
-             'layout copies ms |', '|---|---|---|---|---|---|---|']
+             'calls; random weights.', '']
+    rows = []
     for p in profiles:
         label = precision_labels.get(p.precision, p.precision)
         if p.error:
-            lines.append(f'| {p.model} | {label} | - | failed: {p.error} | - | - | - |')
+            rows.append([p.model, label, '-', f'failed: {p.error}', '-', '-', '-'])
             continue
-        lines.append(f'| {p.model} | {label} | {p.input_hw[1]}x{p.input_hw[0]} | '
-                     f'{p.total_ms:.2f} | {p.kernels} | {p.copy_ms:.2f} | '
-                     f'{p.layout_copy_ms:.2f} |')
+        rows.append([p.model, label, f'{p.input_hw[1]}x{p.input_hw[0]}', f'{p.total_ms:.2f}',
+                     p.kernels, f'{p.copy_ms:.2f}', f'{p.layout_copy_ms:.2f}'])
+    lines += markdown_table(['model', 'precision', 'input', 'total ms', 'kernels / op calls',
+                             'copies ms', 'layout copies ms'], rows)
     for p in profiles:
         if p.error:
             continue
         label = precision_labels.get(p.precision, p.precision)
-        lines += ['', f'## {p.model}, {label}: top {len(p.top)} operators', '',
-                  '| operator | calls | self ms | share |', '|---|---|---|---|']
-        for op in p.top:
-            share = 100 * op.self_ms / p.total_ms if p.total_ms else 0.0
-            lines.append(f'| `{op.name}` | {op.calls} | {op.self_ms:.3f} | {share:.1f}% |')
+        lines += ['', f'## {p.model}, {label}: top {len(p.top)} operators', '']
+        share = [100 * op.self_ms / p.total_ms if p.total_ms else 0.0 for op in p.top]
+        lines += markdown_table(['operator', 'calls', 'self ms', 'share'],
+                                [[f'`{op.name}`', op.calls, f'{op.self_ms:.3f}', f'{s:.1f}%']
+                                 for op, s in zip(p.top, share)])
     return '\n'.join(lines) + '\n'

@@ -7,14 +7,8 @@ from typing import List, Optional
 
 import torch
 
-from mmrest.checkpoint import (
-    CheckpointMismatchError,
-    Conversion,
-    check_checkpoint_fits,
-    convert_official,
-    missing_checkpoint,
-    read_checkpoint,
-)
+from mmrest.checkpoint import CheckpointMismatchError, missing_checkpoint, read_checkpoint
+from mmrest.converters import Conversion, check_model_fits, convert_official
 from mmrest.utils.configs import config_dir
 
 from .model import build_model, quiet_logger
@@ -38,7 +32,7 @@ def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conv
         with quiet_logger():
             model, _ = build_model(cfg)
         try:
-            check_checkpoint_fits(model, conversion.checkpoint, strict=True, source=src)
+            check_model_fits(model, conversion.checkpoint, strict=True, source=src)
         except CheckpointMismatchError as error:
             raise CheckpointMismatchError(
                 f'{src} is {conversion.official} (its config: configs/'

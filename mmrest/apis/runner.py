@@ -23,10 +23,10 @@ import mmrest  # noqa: F401  (registries, weights_only-safe checkpoint loading)
 from mmrest.checkpoint import (
     CheckpointFileError,
     CheckpointMismatchError,
-    check_checkpoint_fits,
     is_local_path,
     missing_checkpoint,
 )
+from mmrest.converters import check_model_fits
 from mmrest.utils.configs import resolve_config_path
 from mmrest.utils.packages import TASK_PACKAGES, MissingPackageError, require
 
@@ -267,7 +267,7 @@ def _pretrained_checkpoints(node: Any, path: str = 'model') -> Iterator[Tuple[st
             yield from _pretrained_checkpoints(value, f'{path}.{i}')
 
 
-def check_checkpoints(cfg: Config) -> None:
+def check_checkpoints_exist(cfg: Config) -> None:
     """Pretrained weights (``init_cfg``) and ``load_from`` must exist before training."""
     for where, checkpoint in _pretrained_checkpoints(cfg.get('model')):
         if is_local_path(checkpoint) and not osp.isfile(checkpoint):
@@ -371,7 +371,7 @@ def train(cfg: Config) -> Runner:
     """Build the runner of ``cfg`` and train; returns the runner (for its metrics)."""
     phases = ('train', 'val') if cfg.get('val_cfg') is not None else ('train', )
     check_data_roots(cfg, phases)
-    check_checkpoints(cfg)
+    check_checkpoints_exist(cfg)
     check_amp(cfg)
     setup_distributed(cfg)
     runner = _build_runner(cfg)
@@ -380,7 +380,7 @@ def train(cfg: Config) -> Runner:
         # state dict has a different number of parameter groups".
         checkpoint = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
         if checkpoint is not None:
-            check_checkpoint_fits(runner.model, checkpoint)
+            check_model_fits(runner.model, checkpoint)
     runner.train()
     return runner
 
@@ -404,7 +404,7 @@ def test(cfg: Config, checkpoint: str, show_dir: Optional[str] = None,
         cfg.test_evaluator = _with_dump(cfg, out)
     setup_distributed(cfg)
     runner = _build_runner(cfg)
-    check_checkpoint_fits(runner.model, checkpoint)
+    check_model_fits(runner.model, checkpoint)
     return runner.test()
 
 

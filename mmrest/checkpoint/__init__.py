@@ -1,30 +1,30 @@
-"""Checkpoints, the authors' and mmrest's: reading files, recognising the authors' published
-files, their key names, and what fits a model (the one module for each of these; the backbones,
-the tools and the converter call it).
+"""Checkpoints as files and state dicts, knowing nothing of the models that load them (the
+backbones and :mod:`mmrest.converters` build on it):
 
-- :mod:`.reading`: files (safe ``weights_only`` loading, detectron2 ``.pkl``, URLs, local paths
-  and what a missing file says), installed into mmengine's ``CheckpointLoader``;
-- :mod:`.names`: the authors' names and mmrest's, the ResT version and size of a state dict;
-- :mod:`.loading`: what a checkpoint holds, loading reports, what fits a backbone or a model;
-- :mod:`.official`: which published file a checkpoint is, and its conversion.
+- :mod:`.files`: reading files (safe ``weights_only`` loading, detectron2 ``.pkl``, URLs, local
+  paths and what a missing, empty or cut-short file says), installed into mmengine's
+  ``CheckpointLoader``;
+- :mod:`.key_names`: the authors' key names and mmrest's, the ResT version and size a state dict's
+  keys and shapes say;
+- :mod:`.state_dict`: the tensors a checkpoint holds, a backbone's part of them, the authors'
+  names in mmrest's, and the one comparison with a model's state dict;
+- :mod:`.report`: what happened to every tensor of a loaded checkpoint.
 """
-from .loading import (
-    CONVERTER,
-    OPTIONAL_STATE,
-    CheckpointMismatchError,
-    LoadReport,
-    adapt_rest_state_dict,
-    check_checkpoint_fits,
-    check_checkpoint_path,
-    compact_keys,
-    extract_state_dict,
-    split_prefix,
+from .files import (
+    TRUST_ENV,
+    CheckpointFileError,
+    check_pretrained_exists,
+    install_checkpoint_loader,
+    is_local_path,
+    load_from_local,
+    missing_checkpoint,
+    read_checkpoint,
 )
-from .names import (
+from .key_names import (
+    V1_RENAMES,
     VERSION_NAMES,
     VERSION_TYPES,
     StateDict,
-    arch_of,
     authors_backbone_renames,
     checkpoint_version,
     describe_arch,
@@ -32,26 +32,24 @@ from .names import (
     rename_keys,
     rename_v1_official,
 )
-from .official import Conversion, OfficialFile, convert_official, recognise_official
-from .reading import (
-    TRUST_ENV,
-    CheckpointFileError,
-    install_checkpoint_loader,
-    is_local_path,
-    load_from_local,
-    load_numpy_pickle,
-    missing_checkpoint,
-    read_checkpoint,
-    torch_load,
+from .report import LoadReport, compact_keys
+from .state_dict import (
+    CONVERTER,
+    OPTIONAL_STATE,
+    WEIGHTS_KEYS,
+    CheckpointMismatchError,
+    adapt_rest_state_dict,
+    compare_state_dicts,
+    extract_state_dict,
+    split_prefix,
 )
 
 __all__ = [
-    'CONVERTER', 'OPTIONAL_STATE', 'CheckpointMismatchError', 'LoadReport',
-    'adapt_rest_state_dict', 'check_checkpoint_fits', 'check_checkpoint_path', 'compact_keys',
-    'extract_state_dict', 'split_prefix', 'VERSION_NAMES', 'VERSION_TYPES', 'StateDict',
-    'arch_of', 'authors_backbone_renames', 'checkpoint_version', 'describe_arch', 'preset_of',
-    'rename_keys', 'rename_v1_official', 'Conversion', 'OfficialFile', 'convert_official',
-    'recognise_official', 'TRUST_ENV', 'CheckpointFileError', 'install_checkpoint_loader',
-    'is_local_path', 'load_from_local', 'load_numpy_pickle', 'missing_checkpoint',
-    'read_checkpoint', 'torch_load',
+    'TRUST_ENV', 'CheckpointFileError', 'check_pretrained_exists', 'install_checkpoint_loader',
+    'is_local_path', 'load_from_local', 'missing_checkpoint', 'read_checkpoint', 'V1_RENAMES',
+    'VERSION_NAMES', 'VERSION_TYPES', 'StateDict', 'authors_backbone_renames',
+    'checkpoint_version', 'describe_arch', 'preset_of', 'rename_keys', 'rename_v1_official',
+    'LoadReport', 'compact_keys', 'CONVERTER', 'OPTIONAL_STATE', 'WEIGHTS_KEYS',
+    'CheckpointMismatchError', 'adapt_rest_state_dict', 'compare_state_dicts',
+    'extract_state_dict', 'split_prefix',
 ]

@@ -56,12 +56,16 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
                         'else cpu; here %(default)s)')
 
 
-def check_device(parser: argparse.ArgumentParser, device: str) -> None:
-    """A clear error for ``--device cuda`` on a machine without a GPU."""
-    if device == 'cuda':
+def check_device(parser: Optional[argparse.ArgumentParser], device: str) -> None:
+    """The one check for ``--device cuda`` (or ``cuda:N``) on a machine without a GPU: the
+    parser's error (exit 2) in a tool, a ``RuntimeError`` in a library call (no parser)."""
+    if device.startswith('cuda'):
         import torch
         if not torch.cuda.is_available():
-            parser.error('--device cuda: no GPU is visible here (use --device cpu)')
+            message = '--device cuda: no GPU is visible here (use --device cpu)'
+            if parser is None:
+                raise RuntimeError(message)
+            parser.error(message)
 
 
 def parse_wh(text: str) -> Tuple[int, int]:

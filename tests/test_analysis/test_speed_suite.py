@@ -223,8 +223,8 @@ def test_a_budget_keeps_the_papers_comparisons_and_says_what_it_left_out(monkeyp
 
     for name in speed_suite.PARTS:
         monkeypatch.setitem(speed_suite.PARTS, name, fake(name, 0.15))
-    monkeypatch.setattr(speed_suite, 'time', FakeTime)
-    monkeypatch.setattr(speed_suite, 'MIN_SHARE_SECONDS', 0.1)
+    monkeypatch.setattr('mmrest.analysis.speed_suite.schedule.time', FakeTime)
+    monkeypatch.setattr('mmrest.analysis.speed_suite.schedule.MIN_SHARE_SECONDS', 0.1)
     settings = speed_suite.Settings.for_device('cpu', quick=True, amp=True)
     report = speed_suite.run_suite(settings, budget=1.0, say=lambda message: None)
     order = [name for name, _, _ in speed_suite.BUDGET_ORDER if name != 'profile']

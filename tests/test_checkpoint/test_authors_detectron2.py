@@ -22,7 +22,8 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from mmrest.apis import build_model, load_config
-from mmrest.checkpoint import CheckpointMismatchError, convert_official, recognise_official
+from mmrest.checkpoint import CheckpointMismatchError
+from mmrest.converters import convert_official, recognise_official
 from tests.common import CONFIGS, FIXTURES, requires
 from tools.convert_official import main as convert_main
 from tools.dev.reference_weights import reference_input, reference_state_dict

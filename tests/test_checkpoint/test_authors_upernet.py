@@ -25,8 +25,9 @@ import torch
 import torch.nn as nn
 
 from mmrest import ResT, ResTV2
-from mmrest.apis import build_model, check_checkpoint_fits, load_config
-from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError, recognise_official
+from mmrest.apis import build_model, check_model_fits, load_config
+from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError
+from mmrest.converters import recognise_official
 from tests.common import CONFIGS, FIXTURES, REPO, requires
 from tests.tiny_tasks import TASKS, task_options
 from tools import test as test_tool
@@ -299,7 +300,7 @@ def test_authors_imagenet_file_given_to_the_test_tool_names_the_converter():
     with pytest.raises(CheckpointMismatchError,
                        match=r"(?s)It is the authors' ResTv2 tiny ImageNet classifier: convert "
                        r'it with python tools/convert_official.py.*imagenet/restv2_t_in1k.py'):
-        check_checkpoint_fits(model, {'model': state}, source='restv2_tiny_224.pth')
+        check_model_fits(model, {'model': state}, source='restv2_tiny_224.pth')
 
 
 def test_an_unreachable_url_names_it_and_the_way_around(tmp_path):

@@ -190,7 +190,7 @@ def test_runner_checkpoints_resume_and_load(tmp_path):
 def test_history_buffer_getattr_stand_in_is_narrow():
     from mmengine.logging import HistoryBuffer
 
-    from mmrest.checkpoint.reading import _history_buffer_getattr
+    from mmrest.checkpoint.files import _history_buffer_getattr
     assert _history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match='refusing'):
         _history_buffer_getattr(np.ndarray, 'tofile')

@@ -15,6 +15,7 @@ import sys
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.conditions import conditions_sentence, timing_protocol  # noqa: E402
 from mmrest.apis import exit_on_user_error, load_config  # noqa: E402
 from mmrest.deploy.end2end.benchmark import TABLE_HEADER, benchmark_end2end, format_row  # noqa: E402
 from mmrest.utils.cli import make_parser, parse_wh  # noqa: E402
@@ -52,9 +53,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         reports.append(benchmark_end2end(
             cfg, osp.basename(config), checkpoint, size, args.iters, args.warmup,
             args.repeats, args.threads, progress=lambda msg: print(msg, flush=True)))
-    print(f'\ndevice: {reports[0]["device"]}; weights: {reports[0]["weights"]}; '
-          f'{args.repeats} interleaved rounds x {args.iters} calls after {args.warmup} '
-          'warm-up\n' + ', '.join(f'{k} {v}' for k, v in reports[0]['versions'].items()))
+    print('\n' + conditions_sentence(reports[0]['device'], reports[0]['versions'],
+                                     f'weights: {reports[0]["weights"]}',
+                                     timing_protocol(args.repeats, args.iters, args.warmup)))
     print(TABLE_HEADER)
     for report in reports:
         print(format_row(report))

@@ -15,8 +15,14 @@ from typing import List, Optional
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.analysis.benchmark import device_name, software_versions  # noqa: E402
 from mmrest.analysis.compare import BACKBONES, compare_backbones, format_markdown  # noqa: E402
+from mmrest.analysis.conditions import (  # noqa: E402
+    command_line,
+    conditions_sentence,
+    device_name,
+    software_versions,
+    timing_protocol,
+)
 from mmrest.utils.cli import add_device_argument, check_device, make_parser, parse_wh  # noqa: E402
 
 
@@ -54,13 +60,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             f'Backbone forward, {size[1]}x{size[0]}, batch {batch}', entries, batch))
         say('\n' + sections[-1] + '\n')
     dev = torch.device(args.device)
-    conditions = (f'Device: {device_name(dev)}; precision: '
-                  f'{"AMP" if args.amp else "fp32"}; random weights; {args.repeats} interleaved '
-                  f'rounds x {args.iters} calls after {args.warmup} warm-up; medians. '
-                  + ', '.join(f'{k} {v}' for k, v in software_versions().items())
-                  + f'. Took {time.time() - started:.0f} s.')
-    command = 'python tools/analysis/compare_backbones.py ' + ' '.join(
-        argv if argv is not None else sys.argv[1:])
+    conditions = conditions_sentence(
+        device_name(dev), software_versions(), f'precision: {"AMP" if args.amp else "fp32"}',
+        'random weights', timing_protocol(args.repeats, args.iters, args.warmup), 'medians'
+    ) + f' Took {time.time() - started:.0f} s.'
+    command = command_line('tools/analysis/compare_backbones.py', argv)
     report = '\n\n'.join([f'Command: `{command.strip()}`', conditions] + sections) + '\n'
     if args.out:
         with open(args.out, 'w') as f:

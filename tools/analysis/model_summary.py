@@ -15,9 +15,10 @@ import sys
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmrest.analysis.complexity import summarize_config  # noqa: E402
+from mmrest.analysis.complexity import ConfigSummary, summarize_config  # noqa: E402
 from mmrest.apis import exit_on_user_error  # noqa: E402
 from mmrest.utils.cli import make_parser, parse_wh  # noqa: E402
+from mmrest.utils.markdown import markdown_table  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_user_error
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    print('| config | input (WxH) | params | backbone params | FLOPs |')
-    print('|---|---|---|---|---|')
+    print('\n'.join(markdown_table(ConfigSummary.HEADER, [])))
     for config in args.configs:
         print(summarize_config(config, args.input).row(), flush=True)
     return 0

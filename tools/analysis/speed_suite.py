@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmrest.analysis.conditions import command_line  # noqa: E402
 from mmrest.analysis.speed_suite import (  # noqa: E402
     PARTS,
     Settings,
     SuiteReport,
-    command_line,
     format_markdown,
     run_suite,
     write_report,
@@ -96,8 +96,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = Settings.for_device(args.device, quick=args.quick, amp=args.amp,
                                    models=args.models, **overrides)
     say = lambda message: print(message, flush=True)  # noqa: E731
-    report = run_suite(settings, args.only, command_line(argv), say, budget=args.budget,
-                       profile=args.profile,
+    report = run_suite(settings, args.only, command_line('tools/analysis/speed_suite.py', argv),
+                       say, budget=args.budget, profile=args.profile,
                        on_progress=lambda partial: write_report(partial, args.out))
     md, js = write_report(report, args.out)
     say('\n' + format_markdown(report))

@@ -21,9 +21,11 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 
-from ...analysis.benchmark import device_name, keep_every_detection, software_versions
+from ...analysis.conditions import device_name, software_versions
 from ...analysis.model_inputs import make_data_samples
+from ...analysis.timed_model import inference_call, keep_every_detection
 from ...analysis.timing import interleaved_timing
+from ...utils.markdown import markdown_row, markdown_table
 from ..onnx import onnx_session
 from .export import IMAGE_INPUT, export_end2end
 from .verify import verification_images
@@ -63,12 +65,7 @@ def benchmark_end2end(cfg: Any,
     feed = {IMAGE_INPUT: image}
     inputs = exported.module.preprocess(torch.from_numpy(image))[0]
     samples = make_data_samples(scope, 1, tuple(inputs.shape[2:]))
-
-    def torch_step():
-        with torch.no_grad():
-            model(inputs, copy.deepcopy(samples), mode='predict')
-
-    calls = {'PyTorch predict()': torch_step,
+    calls = {'PyTorch predict()': inference_call(model, inputs, samples),
              'ONNX Runtime': lambda: session.run(None, feed)}
     entries = interleaved_timing(calls, torch.device('cpu'), iters, warmup, repeats, progress)
     results = {}
@@ -94,8 +91,9 @@ def format_row(report: Dict[str, Any]) -> str:
         cells.append(f'{r["median_ms"]:.0f} ({r["min_ms"]:.0f}-{r["max_ms"]:.0f})')
     torch_ms = report['results']['PyTorch predict()']['median_ms']
     cells.append(f'{torch_ms / report["results"]["ONNX Runtime"]["median_ms"]:.2f}x')
-    return '| ' + ' | '.join(cells) + ' |'
+    return markdown_row(cells)
 
 
-TABLE_HEADER = ('| config | image (WxH) | PyTorch predict() ms, median (min-max) | '
-                'ONNX Runtime ms, median (min-max) | speed-up |\n|---|---|---|---|---|')
+TABLE_HEADER = '\n'.join(markdown_table(
+    ['config', 'image (WxH)', 'PyTorch predict() ms, median (min-max)',
+     'ONNX Runtime ms, median (min-max)', 'speed-up'], []))

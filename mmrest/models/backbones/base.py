@@ -20,7 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint import (
     LoadReport,
-    check_checkpoint_path,
+    check_pretrained_exists,
     extract_state_dict,
     split_prefix,
 )
@@ -172,7 +172,7 @@ class MMRestBackbone:
         :class:`~mmrest.checkpoint.CheckpointMismatchError`.
         """
         if isinstance(checkpoint, str):
-            check_checkpoint_path(checkpoint, type(self).__name__)
+            check_pretrained_exists(checkpoint, type(self).__name__)
             source = checkpoint
             checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
         else:

@@ -18,6 +18,7 @@ from ...checkpoint import (
     LoadReport,
     StateDict,
     compact_keys,
+    compare_state_dicts,
 )
 
 logger = logging.getLogger('mmrest')
@@ -131,25 +132,21 @@ class NetworkBase(nn.Module):
         :class:`~mmrest.checkpoint.CheckpointMismatchError`."""
         state, new_patterns = self.adapt_state_dict(state, report)
         own = self.state_dict()
-        mismatched = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
-                      if k in own and v.shape != own[k].shape and k not in self.resizable_keys]
-        theirs_arch, own_arch = self.describe_state(state), self.describe_state(own)
-        # Same widths, other depths (ResTv2-T/S/B, ResT-Lite/S, ResT-B/L) show in the depths.
-        other_arch = theirs_arch != own_arch and '?' not in theirs_arch
-        if mismatched or other_arch:
+        comparison = compare_state_dicts(state, own, self.resizable_keys, self.describe_state)
+        if comparison.mismatched or comparison.other_arch:
             shown = '\n    '.join(f'{k}: checkpoint {a} vs model {b}'
-                                  for k, a, b in mismatched[:8])
-            shapes = (f'{len(mismatched)} tensors have other shapes, e.g.\n    {shown}\n  '
-                      if mismatched else '')
+                                  for k, a, b in comparison.mismatched[:8])
+            shapes = (f'{len(comparison.mismatched)} tensors have other shapes, e.g.\n    '
+                      f'{shown}\n  ' if comparison.mismatched else '')
+            theirs_arch, own_arch = comparison.described
             raise CheckpointMismatchError(
                 f'{report.source} does not fit this {type(self).__name__} {self.kind}: '
                 f'{shapes}The checkpoint has {theirs_arch}; the model has {own_arch}. Choose '
                 'the matching arch.')
-        report.loaded = [k for k in state if k in own]
-        report.unexpected = [k for k in state if k not in own]
-        absent = [k for k in own if k not in state]
-        report.new = [k for k in absent if any(re.match(p, k) for p in new_patterns)]
-        report.missing = [k for k in absent if k not in report.new]
+        report.loaded = comparison.shared
+        report.unexpected = comparison.unexpected
+        report.new = [k for k in comparison.missing if any(re.match(p, k) for p in new_patterns)]
+        report.missing = [k for k in comparison.missing if k not in report.new]
         return {k: v for k, v in state.items() if k in own}
 
     @property

@@ -11,24 +11,23 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Tuple
 
-from .loading import (
-    WEIGHTS_KEYS,
-    CheckpointMismatchError,
-    compact_keys,
-    extract_state_dict,
-    split_prefix,
-)
-from .names import (
+from ..checkpoint import (
     V1_RENAMES,
     VERSION_NAMES,
     VERSION_TYPES,
+    WEIGHTS_KEYS,
+    CheckpointMismatchError,
     StateDict,
     authors_backbone_renames,
     checkpoint_version,
+    compact_keys,
     describe_arch,
+    extract_state_dict,
     preset_of,
     rename_keys,
+    split_prefix,
 )
+from ..models.backbones import ResT, ResTV2
 
 # Preset -> the letters of mmrest's config names.
 _CONFIG_ARCH = {'lite': 'lite', 'tiny': 't', 'small': 's', 'base': 'b', 'large': 'l'}
@@ -136,7 +135,6 @@ def recognise_official(checkpoint: object, source: str = 'checkpoint') -> Offici
         CheckpointMismatchError: not one of the authors' files, or one in mmrest's layout
             already; the message says which.
     """
-    from ..models.backbones import ResT, ResTV2  # the presets (they import this module)
     state = extract_state_dict(checkpoint, source)
     if any(k.startswith('backbone.bottom_up.') for k in state):
         if any(k.startswith('roi_heads.') for k in state):

@@ -47,7 +47,15 @@ def missing_checkpoint(path: str, subject: str = 'checkpoint', option: Optional[
     return message
 
 
-def check_checkpoint_file(path: str) -> None:
+def check_pretrained_exists(path: str, model_name: str) -> None:
+    """Fail early, and helpfully, when a backbone's pretrained file does not exist."""
+    if is_local_path(path) and not osp.isfile(osp.expanduser(path)):
+        raise FileNotFoundError(missing_checkpoint(
+            path, f'Pretrained checkpoint for {model_name}', 'model.backbone.init_cfg.checkpoint',
+            'model.backbone.init_cfg'))
+
+
+def check_file_complete(path: str) -> None:
     """Fail with the file's name when it is empty or a zip archive cut short (an
     interrupted download or copy), before torch reports it in its own words."""
     size = osp.getsize(path)
@@ -114,7 +122,7 @@ def torch_load(file: Any, map_location: Optional[Any] = None) -> Any:
     a file that is no readable checkpoint raises :class:`CheckpointFileError` naming it."""
     name = file if isinstance(file, str) else 'the checkpoint'
     if isinstance(file, str):
-        check_checkpoint_file(file)
+        check_file_complete(file)
     try:
         return load_weights_only(file, map_location, trusted_globals())
     except Exception as error:  # noqa: BLE001 (re-raised with the file's name)
@@ -158,7 +166,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def load_numpy_pickle(path: str) -> Any:
     """A detectron2-style ``.pkl`` checkpoint (``{'model': {name: numpy array}, ...}``) read
     without executing anything (only numpy arrays are rebuilt), its arrays as tensors."""
-    check_checkpoint_file(path)
+    check_file_complete(path)
     try:
         with open(path, 'rb') as f:
             loaded = _NumpyOnlyUnpickler(f, encoding='latin1').load()
