@@ -5,8 +5,8 @@ process.
     python benchmarks/fast_path.py [--authors PATH/TO/ResT] [--rounds 3] [--out FILE.md]
 
 ``--authors`` is a checkout of the authors' repository (wofmanaf/ResT): their
-``models/rest_v2.py`` is loaded from there (timm stubbed, as by
-``tools/dev/make_reference_outputs.py``); without it the authors' variant is left out.
+``models/rest_v2.py`` is loaded from there (timm stubbed, by ``tools/dev/authors_code.py``, as
+for the reference fixtures); without it the authors' variant is left out.
 """
 import functools
 import os
@@ -25,7 +25,7 @@ from mmrest.analysis.timed_model import infer, inference_call  # noqa: E402
 from mmrest.analysis.timing import PeakMemory, call_in_fresh_process, interleaved_timing  # noqa: E402
 from mmrest.utils.cli import make_parser  # noqa: E402
 from mmrest.utils.markdown import markdown_table  # noqa: E402
-from tools.dev.make_reference_outputs import (  # noqa: E402
+from tools.dev.authors_code import (  # noqa: E402
     authors_forward,
     build_authors_classifier,
     load_authors_classifiers,

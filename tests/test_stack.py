@@ -165,7 +165,7 @@ def test_backbones_without_mmcv_and_task_packages(tmp_path):
         import mmrest
         from mmrest.models import ResTV2
         from mmrest.utils.packages import MissingPackageError
-        from tools.dev.imagenet_reference import write_authors_imagenet
+        from tests.reference import write_authors_imagenet
         for name in ('mmcv', 'mmdet', 'mmseg', 'mmpretrain'):
             assert sys.modules.get(name) is None, name  # (hidden or not installed)
         model = ResTV2(arch='tiny').eval()

@@ -93,7 +93,7 @@ def benchmark_config(cfg,
     if real_data:
         from mmengine.runner import Runner
 
-        from ..apis.runner import check_data_roots
+        from ..apis.checks import check_data_roots
         check_data_roots(cfg, ('test', ))
         loader_cfg = copy.deepcopy(cfg.test_dataloader)
         loader_cfg.batch_size = batch_size

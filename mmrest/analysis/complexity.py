@@ -65,8 +65,8 @@ def summarize_config(config: str, input_size: Tuple[int, int]) -> ConfigSummary:
     """Parameters (whole model and backbone) and FLOPs of the model of ``config`` (a path or
     ``pkg::NAME``) for one image of ``input_size`` (H, W), in ``mode='tensor'`` (the network
     without post-processing), counted by :func:`~mmrest.analysis.flops.count_flops`."""
-    from ..apis.model import build_model
-    from ..apis.runner import load_config
+    from ..utils.build import build_model
+    from ..utils.config_loading import load_config
     from .flops import TensorForward
     from .model_inputs import make_data_samples
     model, scope = build_model(load_config(config))

@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..apis.model import build_model
-from ..apis.runner import load_config
+from ..utils.build import build_model
+from ..utils.config_loading import load_config
 from .timing import autocast
 
 # Quick runs keep few region proposals and detections: the RoI and mask heads' cost follows

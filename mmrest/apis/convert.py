@@ -7,12 +7,12 @@ from typing import List, Optional
 
 import torch
 
-from mmrest.checkpoint import CheckpointMismatchError, missing_checkpoint, read_checkpoint
-from mmrest.converters import Conversion, check_model_fits, convert_official
-from mmrest.utils.configs import config_dir
-
-from .model import build_model, quiet_logger
-from .runner import ConfigError, load_config
+from ..checkpoint import CheckpointMismatchError, missing_checkpoint, read_checkpoint
+from ..converters import Conversion, check_model_fits, convert_official
+from ..utils.build import build_model, quiet_logger
+from ..utils.config_loading import load_config
+from ..utils.configs import config_dir
+from ..utils.errors import ConfigError
 
 
 def convert_checkpoint(src: str, dst: str, config: Optional[str] = None) -> Conversion:

@@ -3,7 +3,7 @@
 Offline, on the CPU, in a few minutes:
 
 1. generate the synthetic instance-segmentation set of the demo config
-   (:func:`mmrest.datasets.make_synthetic_coco`; reused when it is there with the same
+   (:func:`mmrest.datasets.prepare_synthetic_coco`; reused when it is there with the same
    parameters);
 2. initialise the Mask R-CNN + ResTv2 of ``configs/demo/mask_rcnn_restv2_synthetic.py``, save
    the weights (``iter_0.pth``) and evaluate them with mmdet's COCO metric (bbox and segm)
@@ -12,33 +12,31 @@ Offline, on the CPU, in a few minutes:
 4. evaluate the trained model the same way and draw its predictions on the val images;
 5. print and save (``demo_summary.json``) a before/after summary.
 
-Tests run :func:`run_demo` with ``quick=True``: every stage on a handful of images.
+Its command line is ``tools/demo.py``. Tests run :func:`run_demo` with ``quick=True``: every
+stage on a handful of images.
 """
-import argparse
 import copy
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from mmengine.config import Config
 
-from mmrest.datasets.synthetic import DEFAULT_CLASSES, SyntheticCocoInfo, make_synthetic_coco
-
-from ..analysis.complexity import count_parameters
-from ..utils.cli import make_parser
+from ..datasets import SyntheticCocoInfo, prepare_synthetic_coco
+from ..utils.build import build_model
+from ..utils.config_loading import load_config
 from ..utils.configs import config_dir
-from .model import build_model
-from .runner import USER_ERRORS, ConfigError, load_config, test, train
+from ..utils.errors import ConfigError
+from .runner import test, train
 
 __all__ = [
     'DEFAULT_CONFIG', 'DEFAULT_WORK_DIR', 'QUICK_DATA', 'QUICK_ITERS', 'DemoSummary',
-    'prepare_synthetic_coco', 'demo_data_params', 'default_data_root', 'configure_demo',
-    'set_train_iters', 'save_initial_checkpoint', 'evaluate', 'run_demo', 'main'
+    'demo_data_params', 'default_data_root', 'configure_demo', 'set_train_iters',
+    'save_initial_checkpoint', 'evaluate', 'run_demo'
 ]
 
 PathLike = Union[str, Path]
@@ -51,7 +49,6 @@ QUICK_DATA = dict(num_train=8, num_val=4)
 QUICK_ITERS = 4
 QUICK_BATCH_SIZE = 2
 
-STAMP_FILE = 'mmrest_demo_data.json'  # marks a data folder as the demo's (replaceable) own
 SUMMARY_FILE = 'demo_summary.json'
 # Rows of the printed table: mmdet CocoMetric results, under their 'coco/' prefix.
 SUMMARY_METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP', 'segm_mAP_50',
@@ -70,85 +67,6 @@ def _shown(path: PathLike) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-# --------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------
-def _info_from_dict(d: Dict[str, Any], root: Path) -> SyntheticCocoInfo:
-    """Inverse of :meth:`SyntheticCocoInfo.to_dict`, with the paths moved under ``root`` (the
-    set may have been made from another working directory)."""
-
-    def moved(path: str) -> Path:
-        return root / Path(path).relative_to(d['root'])
-
-    return SyntheticCocoInfo(
-        root=root,
-        classes=tuple(d['classes']),
-        palette=tuple(tuple(c) for c in d['palette']),
-        image_size=tuple(d['image_size']),
-        seed=int(d['seed']),
-        num_images=dict(d['num_images']),
-        num_instances=dict(d['num_instances']),
-        img_dirs={k: moved(v) for k, v in d['img_dirs'].items()},
-        ann_files={k: moved(v) for k, v in d['ann_files'].items()})
-
-
-def _is_complete(info: SyntheticCocoInfo) -> bool:
-    return all(
-        info.ann_files[split].is_file() and info.img_dirs[split].is_dir()
-        and sum(1 for _ in info.img_dirs[split].iterdir()) == count
-        for split, count in info.num_images.items())
-
-
-def prepare_synthetic_coco(root: PathLike,
-                           num_train: int,
-                           num_val: int,
-                           image_size: Union[int, Sequence[int]],
-                           seed: int = 0,
-                           classes: Sequence[str] = DEFAULT_CLASSES
-                           ) -> Tuple[SyntheticCocoInfo, bool]:
-    """Generate the synthetic COCO set in ``root`` unless it is already there.
-
-    A stamp file records the parameters. A folder whose stamp matches and whose files are all
-    there is reused; a folder with another stamp (an earlier or interrupted demo set) is
-    replaced; a folder with a set but without a stamp is someone else's and is left alone
-    (``FileExistsError``).
-
-    Returns:
-        The set's description and whether it was generated now (False: reused).
-    """
-    root = Path(root)
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
-    params = dict(num_train=int(num_train), num_val=int(num_val),
-                  image_size=[int(s) for s in image_size], seed=int(seed), classes=list(classes))
-    stamp = root / STAMP_FILE
-    if stamp.is_file():
-        saved = json.loads(stamp.read_text())
-        if saved.get('params') == params and saved.get('info'):
-            info = _info_from_dict(saved['info'], root)
-            if _is_complete(info):
-                return info, False
-    else:
-        # make_synthetic_coco would refuse as well, but only after the stamp below had claimed
-        # the folder, and the next run would then replace someone else's data.
-        outputs = [root / split for split in ('train', 'val')]
-        outputs += [root / 'annotations' / f'instances_{s}.json' for s in ('train', 'val')]
-        existing = [str(p) for p in outputs if p.exists()]
-        if existing:
-            raise FileExistsError(
-                f'{", ".join(existing)} already exist(s) and are not the demo\'s (no '
-                f'{STAMP_FILE} in {root}); choose another --data-root or remove them')
-    root.mkdir(parents=True, exist_ok=True)
-    # Written before the data: an interrupted generation leaves a folder the next run replaces.
-    stamp.write_text(json.dumps(dict(params=params, info=None)) + '\n')
-    info = make_synthetic_coco(
-        root, num_train=params['num_train'], num_val=params['num_val'],
-        image_size=tuple(params['image_size']), seed=params['seed'], classes=params['classes'],
-        overwrite=True)
-    stamp.write_text(json.dumps(dict(params=params, info=info.to_dict()), indent=1) + '\n')
-    return info, True
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +328,7 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
     train_start = time.perf_counter()
     runner = train(train_cfg)
     train_time = time.perf_counter() - train_start
-    num_params = count_parameters(runner.model)
+    num_params = sum(p.numel() for p in runner.model.parameters())
     log_dir = runner.log_dir
     del runner
     checkpoint = _last_checkpoint(work_dir, iters)
@@ -433,40 +351,3 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
         data_generated=generated, quick=quick)
     (work_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2) + '\n')
     return summary
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``tools/demo.py``."""
-    parser = make_parser(
-        'Train Mask R-CNN + ResTv2 from scratch on a synthetic shapes dataset, offline on the '
-        'CPU in a few minutes, and compare its COCO mAP before and after.')
-    parser.add_argument('--work-dir', default=DEFAULT_WORK_DIR,
-                        help='checkpoints, logs and prediction images')
-    parser.add_argument('--data-root',
-                        help='synthetic dataset folder, generated if missing (default: '
-                        'data/synthetic_coco; with --quick: data/synthetic_coco_quick)')
-    parser.add_argument('--iters', type=int,
-                        help="training iterations (default: the config's max_iters)")
-    parser.add_argument('--quick', action='store_true',
-                        help=f'smoke test: {QUICK_ITERS} iterations on {QUICK_DATA["num_train"]} '
-                        'images, too short to learn anything')
-    parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help='demo config (default: mmrest::demo/mask_rcnn_restv2_synthetic.py)')
-    return parser
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line of ``tools/demo.py``."""
-    args = parse_args(argv)
-    try:
-        summary = run_demo(work_dir=args.work_dir, data_root=args.data_root, iters=args.iters,
-                           quick=args.quick, config=args.config)
-    except (*USER_ERRORS, FileExistsError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    print('\n' + summary.format(), flush=True)
-    return 0

@@ -1,4 +1,5 @@
-"""Where configs are: ``mmrest::NAME`` and the other OpenMMLab packages' ``pkg::NAME``.
+"""Where configs are: ``mmrest::NAME`` and the other OpenMMLab packages' ``pkg::NAME``, and
+which package a config builds its model with.
 
 mmrest ships its configs, tools and model index in ``mmrest/.mim`` (links to the checkout's
 ``configs/``, ``tools/`` and ``model-index.yml``, which a wheel holds as files), the layout
@@ -8,7 +9,7 @@ run when mmrest is imported, adds mmrest with its flat names (``mmrest::mask_rcn
 """
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 PACKAGE = 'mmrest'
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -34,6 +35,12 @@ def resolve_config_path(path: str) -> str:
     if not resolved.is_file():
         raise FileNotFoundError(f'no config {name!r} in {package} ({resolved.parent})')
     return str(resolved)
+
+
+def scope_of(cfg: Any) -> str:
+    """The OpenMMLab package a config builds its model with (mmdet, mmseg or mmpretrain):
+    its ``default_scope``, mmdet's when it names none (as mmengine's tools assume)."""
+    return cfg.get('default_scope') or 'mmdet'
 
 
 def register_scope() -> None:

@@ -1,4 +1,5 @@
-"""The built-in demo (``tools/demo.py``, :mod:`mmrest.apis.demo`).
+"""The built-in demo (``tools/demo.py``, :mod:`mmrest.apis.demo`, the data cache of
+:mod:`mmrest.datasets.synthetic.cache`).
 
 The ``--quick`` path runs every stage end to end (data, untrained evaluation, training,
 trained evaluation with prediction images, summary) on a handful of images; that the full demo
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mmrest.apis import demo
-from mmrest.apis.runner import ConfigError
+from mmrest.apis import ConfigError, demo
+from mmrest.datasets import DEFAULT_CLASSES
 from tools import demo as demo_tool  # the checkout is on sys.path (conftest.py)
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
@@ -91,7 +92,7 @@ def test_demo_config_and_schedule():
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'
     params = demo.demo_data_params(cfg)
     assert cfg.train_dataloader.dataset.metainfo.classes == tuple(
-        params.get('classes', demo.DEFAULT_CLASSES))
+        params.get('classes', DEFAULT_CLASSES))
     assert demo.default_data_root(cfg, quick=True) != demo.default_data_root(cfg)
     demo.set_train_iters(cfg, 7)
     assert cfg.train_cfg.max_iters == 7

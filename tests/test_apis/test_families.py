@@ -11,8 +11,8 @@ import pytest
 from mmrest import ResTV2, apis
 from mmrest.apis import load_config
 from tests.common import CONFIGS
+from tests.reference import write_authors_imagenet
 from tests.tiny_tasks import FAMILY_TASKS, TINY_ARCH, task_options
-from tools.dev.imagenet_reference import write_authors_imagenet
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures('single_thread')]
 

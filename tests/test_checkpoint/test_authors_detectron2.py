@@ -4,7 +4,7 @@ the authors' outputs.
 The oracle is the authors' detectron2 backbones with detectron2's own FPN, RPN, RoI heads,
 RetinaNet head and anchor generators: ``tools/dev/make_reference_outputs.py detectron2`` built
 each published model from the authors' configs with the weights of
-``tools/dev/reference_weights.py`` and recorded in ``tests/fixtures/detectron2_rest.*`` the key
+``tests/reference_weights.py`` and recorded in ``tests/fixtures/detectron2_rest.*`` the key
 names and shapes of its checkpoint, its input format and what it computes on a normalised
 input, in float64. Here each file is rebuilt from those figures, and mmrest's model runs in
 float64 too: with random weights, float32 rounding in ResT v1's InstanceNorm over attention
@@ -25,8 +25,8 @@ from mmrest.apis import build_model, load_config
 from mmrest.checkpoint import CheckpointMismatchError
 from mmrest.converters import convert_official, recognise_official
 from tests.common import CONFIGS, FIXTURES, requires
+from tests.reference_weights import reference_input, reference_state_dict
 from tools.convert_official import main as convert_main
-from tools.dev.reference_weights import reference_input, reference_state_dict
 
 pytestmark = [pytest.mark.slow, requires('mmdet')]  # (the README's test command runs it)
 

@@ -10,13 +10,13 @@ from mmengine.runner import load_checkpoint
 from mmrest.apis.convert import convert_checkpoint
 from tests.common import CONFIGS as REPO_CONFIGS
 from tests.common import requires
-from tools.convert_official import main as convert_main
-from tools.dev.imagenet_reference import (
+from tests.reference import (
     imagenet_input,
     imagenet_model,
     recorded,
     write_authors_imagenet,
 )
+from tools.convert_official import main as convert_main
 
 pytestmark = requires('mmpretrain')
 

@@ -3,11 +3,11 @@ takes; the converter; errors for files of another size, version or layout.
 
 The oracle for the UperNet files is the authors' own code: ``tools/dev/make_reference_outputs.py``
 built their UperNet (their ResTv2 segmentation backbone, mmseg 0.x's heads) with the weights of
-``tools/dev/reference_weights.py`` and recorded, in ``tests/fixtures/upernet_restv2.*``, the key
+``tests/reference_weights.py`` and recorded, in ``tests/fixtures/upernet_restv2.*``, the key
 names and shapes of the file as mmseg 0.x saves it and what the model computes on a small input.
 Here the file is rebuilt from those figures alone: no network, no foreign code. The ImageNet
 files come the same way from ``tests/fixtures/imagenet_rest.*`` (the authors' classifiers of
-every published preset, ``tools/dev/imagenet_reference.py``).
+every published preset, ``tests/reference.py``).
 """
 import json
 import os
@@ -28,12 +28,12 @@ from mmrest import ResT, ResTV2
 from mmrest.apis import build_model, check_model_fits, load_config
 from mmrest.checkpoint import CheckpointFileError, CheckpointMismatchError
 from mmrest.converters import recognise_official
+from tests import reference as imagenet_reference
 from tests.common import CONFIGS, FIXTURES, REPO, requires
+from tests.reference_weights import reference_input, reference_state_dict
 from tests.tiny_tasks import TASKS, task_options
 from tools import test as test_tool
 from tools.convert_official import main as convert_main
-from tools.dev import imagenet_reference
-from tools.dev.reference_weights import reference_input, reference_state_dict
 
 pytestmark = [pytest.mark.slow, requires('mmseg')]  # (the README's test command runs it)
 

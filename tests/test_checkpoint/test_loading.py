@@ -10,7 +10,7 @@ from mmrest import ResT, ResTV2
 from mmrest import checkpoint as ckpt_lib
 from mmrest.checkpoint import CheckpointMismatchError
 from tests.common import OTHER, TINY
-from tools.dev.imagenet_reference import authors_imagenet_state, write_authors_imagenet
+from tests.reference import authors_imagenet_state, write_authors_imagenet
 
 
 def official_file(tmp_path, cls, arch=TINY, name='official.pth'):

@@ -8,7 +8,7 @@ import torch
 from mmrest import ResT, ResTV2
 from mmrest.analysis.flops import flops_by_class
 from tests.common import WINDOWED, count_parameters, requires
-from tools.dev.imagenet_reference import write_authors_imagenet
+from tests.reference import write_authors_imagenet
 
 STYLES = ('global', 'win', 'cwin', 'hwin')
 

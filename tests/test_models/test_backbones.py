@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from mmrest import ResT, ResTV2
 from tests.common import TINY, count_parameters
-from tools.dev.imagenet_reference import (
+from tests.reference import (
     authors_imagenet_state,
     imagenet_input,
     imagenet_model,

@@ -23,8 +23,7 @@ import torch
 from mmengine.config import Config
 
 from mmrest import apis  # not `from ... import test`: pytest would collect it
-from mmrest.apis import ConfigError, load_config
-from mmrest.apis.runner import check_cfg_options, check_data_roots
+from mmrest.apis import ConfigError, check_cfg_options, check_data_roots, load_config
 from tests.common import CONFIGS, REPO
 from tests.tiny_tasks import TASKS, TINY_ARCH, RecordRankHook, task_options
 from tools import test as test_tool

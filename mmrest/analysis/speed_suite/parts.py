@@ -6,8 +6,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from ...apis.model import build_model, quiet_logger
 from ...models.backbones.rest import ATTN_STYLES
+from ...utils.build import build_model, quiet_logger
 from ..attn_styles import compare_attention_styles
 from ..complexity import count_parameters
 from ..model_inputs import make_data_samples, num_classes_of

@@ -49,7 +49,7 @@ def benchmark_end2end(cfg: Any,
                       progress: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
     """Export ``cfg`` end to end (to a temporary file), then time it against PyTorch at
     ``size`` (h, w); returns medians, spreads and the conditions."""
-    from ...apis import build_model
+    from ...utils.build import build_model
     cfg = copy.deepcopy(cfg)
     if checkpoint is None:
         _no_score_threshold(cfg)

@@ -149,7 +149,8 @@ def export_end2end(config: Union[str, 'os.PathLike[str]', Any],
     not cover, and ``ValueError`` for an opset below what the graph needs, before anything
     is written; ``path`` appears only once the export has passed its checks.
     """
-    from ...apis import build_model, load_config
+    from ...utils.build import build_model
+    from ...utils.config_loading import load_config
     cfg = load_config(config, cfg_options=cfg_options)
     model, _ = build_model(cfg, checkpoint, strict=True)
     module = end2end_module(model, cfg)

@@ -2,19 +2,16 @@
 import copy
 import logging
 from contextlib import contextmanager
-from typing import Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
-from ..utils.packages import require
+from .configs import scope_of
+from .packages import require
 
-
-def scope_of(cfg: Config) -> str:
-    """The OpenMMLab package a config builds its model with (mmdet, mmseg or mmpretrain):
-    its ``default_scope``, mmdet's when it names none (as mmengine's tools assume)."""
-    return cfg.get('default_scope') or 'mmdet'
+if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs torch alone
+    from mmengine.config import Config
 
 
 @contextmanager
@@ -31,7 +28,7 @@ def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def build_model(cfg: Config,
+def build_model(cfg: 'Config',
                 checkpoint: Optional[str] = None,
                 device: Union[str, torch.device] = 'cpu',
                 strict: bool = False) -> Tuple[nn.Module, str]:
@@ -47,7 +44,7 @@ def build_model(cfg: Config,
     from mmengine.registry import DefaultScope, init_default_scope
     from mmengine.runner import load_checkpoint
 
-    import mmrest  # noqa: F401  (registers the backbones)
+    # Importing any part of mmrest has registered its backbones (mmrest/__init__.py).
     scope = scope_of(cfg)
     init_default_scope(scope)
     model_cfg = copy.deepcopy(cfg.model)

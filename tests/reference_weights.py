@@ -1,8 +1,9 @@
-"""Deterministic weights for files laid out as the authors' released checkpoints, and inputs.
+"""Deterministic weights for files laid out as the authors' released checkpoints, and inputs:
+the rule of the reference fixtures (``tests/fixtures/*_rest*``).
 
-The reference generator (``make_reference_outputs.py``) fills the authors' own models with
-these values and records their outputs; the tests rebuild the same file from the recorded key
-names and shapes alone, so no checkpoint and no foreign code is needed at test time.
+The reference generator (``tools/dev/make_reference_outputs.py``) fills the authors' own models
+with these values and records their outputs; the tests rebuild the same file from the recorded
+key names and shapes alone, so no checkpoint and no foreign code is needed at test time.
 
 A tensor's values depend only on its key name and shape (seeded by the name's CRC-32), scaled
 so that deep random networks stay numerically tame: fan-in scaled weights, norm weights near

@@ -1,8 +1,9 @@
-"""The authors' ImageNet classifier files and outputs, rebuilt from recorded figures.
+"""The authors' ImageNet classifier files and outputs, rebuilt from recorded figures (the reader
+of the ImageNet reference fixture).
 
-``make_reference_outputs.py imagenet`` built the authors' classifiers (their ``models/rest.py``
-and ``models/rest_v2.py``) for the published presets and the small archs mmrest's tests use,
-filled them by the rule of ``reference_weights.py`` and recorded, in
+``tools/dev/make_reference_outputs.py imagenet`` built the authors' classifiers (their
+``models/rest.py`` and ``models/rest_v2.py``) for the published presets and the small archs
+mmrest's tests use, filled them by the rule of :mod:`tests.reference_weights` and recorded, in
 ``tests/fixtures/imagenet_rest.*``, the key names and shapes of each file and what the models
 compute on two seeded inputs. Tests take "the authors' file" of an arch from here: the same
 tensors the authors' code ran with, without their code or a checkpoint.
@@ -15,9 +16,9 @@ from typing import Any, Dict, Mapping, Sequence, Union
 import numpy as np
 import torch
 
-from .reference_weights import reference_input, reference_state_dict
+from tests.reference_weights import reference_input, reference_state_dict
 
-FIXTURE = Path(__file__).resolve().parents[2] / 'tests' / 'fixtures' / 'imagenet_rest'
+FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'imagenet_rest'
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
 
 Arch = Mapping[str, Sequence[int]]
@@ -59,7 +60,7 @@ def imagenet_model(version: str, arch: Arch) -> str:
         if model['version'] == version and model['arch'] == wanted:
             return name
     raise KeyError(f'no recorded {version} classifier with {wanted}: add it to IMAGENET_MODELS '
-                   'in tools/dev/make_reference_outputs.py and run its imagenet family')
+                   'in tools/dev/reference/imagenet.py and run make_reference_outputs.py imagenet')
 
 
 def authors_imagenet_state(version: str, arch: Arch) -> Dict[str, torch.Tensor]:
