@@ -7,7 +7,7 @@ import torch
 from mmrest.utils.packages import has_library, is_available
 from tests.common import REPO
 from tests.markdown import code_blocks, section
-from tools.dev.imagenet_reference import write_authors_imagenet
+from tests.reference import write_authors_imagenet
 
 README_SECTION = section((REPO / 'README.md').read_text(), 'timm and plain PyTorch')
 AUTHORS_FILE = 'checkpoints/restv2_tiny_224.pth'

@@ -233,7 +233,7 @@ def test_torch_alone_runs_the_plain_and_timm_faces(tmp_path):
         from mmrest.models import ResTV2, ResTV2Classifier, load_checkpoint
         from mmrest.registry import MODELS
         from mmrest.utils.packages import MissingPackageError, has_library
-        from tools.dev.imagenet_reference import write_authors_imagenet
+        from tests.reference import write_authors_imagenet
         arch = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
         path = str(write_authors_imagenet({str(tmp_path / 'authors.pth')!r}, 'v2', arch))
         plain = ResTV2Classifier(arch=arch, out_indices=(0, 1, 2, 3)).eval()

@@ -12,7 +12,7 @@ import mmrest.models as models
 from mmrest.checkpoint import CheckpointMismatchError
 from mmrest.models.networks import ResTNet, ResTNetBase, ResTV2Net
 from mmrest.utils.packages import MissingPackageError, has_library
-from tools.dev.imagenet_reference import (
+from tests.reference import (
     authors_imagenet_checkpoint,
     imagenet_input,
     imagenet_model,

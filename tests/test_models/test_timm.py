@@ -11,7 +11,7 @@ from mmrest.checkpoint import CheckpointMismatchError
 from mmrest.models.networks import ResTV2Net
 from mmrest.utils.compat import HAS_FULLGRAPH_COMPILE
 from mmrest.utils.packages import LIBRARIES, MissingPackageError
-from tools.dev.imagenet_reference import (
+from tests.reference import (
     authors_imagenet_checkpoint,
     imagenet_input,
     imagenet_model,
