@@ -11,6 +11,11 @@
 #       torch + mmengine only (no mmcv, mmdet, mmseg, mmpretrain; downloads, no compile): the
 #       stack and backbone tests (tests/test_stack.py, tests/test_models, tests/test_checkpoint);
 #       what needs a missing package is skipped with its name
+#   bash scripts/check_stack.sh --torch-only [--torch 2.14.1] [--timm SPEC]
+#       torch, torchvision, numpy and timm (SPEC, e.g. ==1.0.3: the oldest mmrest supports) with
+#       `pip install --no-deps -e .`: no OpenMMLab package at all; the stack tests and the
+#       plain-PyTorch and timm faces (tests/test_stack.py, tests/test_models/test_faces.py,
+#       tests/test_models/test_timm.py, tests/test_readme_faces.py)
 #
 # Environments live in .stacks/ (ignored) unless --venv says otherwise. numpy defaults to 1.x
 # for torch < 2.3 (the first torch built for numpy 2) and to what pip picks otherwise. Exit status:
@@ -24,9 +29,11 @@ torchvision_version=""
 python="${MMREST_PYTHON:-python3.11}"
 numpy_spec=""
 light=0
+torch_only=0
+timm_spec=""
 all_tests=0
 venv=""
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --torch) torch_version="$2"; shift 2 ;;
@@ -34,6 +41,8 @@ while [ $# -gt 0 ]; do
     --python) python="$2"; shift 2 ;;
     --numpy) numpy_spec="$2"; shift 2 ;;
     --light) light=1; shift ;;
+    --torch-only) torch_only=1; light=1; shift ;;
+    --timm) timm_spec="$2"; shift 2 ;;
     --all-tests) all_tests=1; shift ;;
     --venv) venv="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -60,9 +69,10 @@ print('numpy<2' if (major, minor) < (2, 3) else 'numpy')
 PY
 )"
 fi
-if [ "$light" = 1 ]; then kind=light; else kind=full; fi
+if [ "$torch_only" = 1 ]; then kind=torch-only; elif [ "$light" = 1 ]; then kind=light; else kind=full; fi
 prefix=""
 [ "$light" = 0 ] || prefix=light-
+[ "$torch_only" = 0 ] || prefix=torchonly-
 venv="${venv:-$repo/.stacks/${prefix}torch$torch_version-py$py_version}"
 py="$venv/bin/python"
 start=$SECONDS
@@ -74,12 +84,26 @@ if [ "$light" = 1 ]; then
     "$python" -m venv "$venv"
   fi
   pip=("$py" -m pip --disable-pip-version-check)
-  log "installing torch==$torch_version $numpy_spec mmengine (no mmcv, no mmdet / mmseg / mmpretrain)"
-  # opencv (mmengine's) < 4.12: newer releases want numpy 2, which torch < 2.3 does not take.
-  "${pip[@]}" install -q "torch==$torch_version" "$numpy_spec" "opencv-python<4.12" setuptools \
-    -r requirements/runtime.txt pytest pytest-timeout -c requirements/constraints.txt
+  if [ "$torch_only" = 1 ]; then
+    log "installing torch==$torch_version torchvision $numpy_spec timm$timm_spec (no OpenMMLab package)"
+    "${pip[@]}" install -q "torch==$torch_version" torchvision "$numpy_spec" "timm$timm_spec" \
+      pytest pytest-timeout
+  else
+    # mmengine, as the det / seg / cls extras name it.
+    mmengine_req="$(grep -m 1 '^mmengine' requirements/det.txt)"
+    log "installing torch==$torch_version $numpy_spec $mmengine_req (no mmcv, no mmdet / mmseg / mmpretrain)"
+    # opencv (mmengine's) < 4.12: newer releases want numpy 2, which torch < 2.3 does not take.
+    "${pip[@]}" install -q "torch==$torch_version" "$numpy_spec" "opencv-python<4.12" setuptools \
+      "$mmengine_req" pytest pytest-timeout -c requirements/constraints.txt
+  fi
   "${pip[@]}" install -q --no-deps -e . || die "could not install mmrest into $venv"
   if "$py" -c 'import mmcv' 2>/dev/null; then die "$venv has mmcv: a light stack must not"; fi
+  if [ "$torch_only" = 1 ] && "$py" - <<'PY'
+import importlib.util, sys
+sys.exit(not any(importlib.util.find_spec(n) for n in
+                 ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain')))
+PY
+  then die "$venv has an OpenMMLab package: a torch-only stack must not"; fi
 else
   MMREST_VENV="$venv" MMREST_PYTHON="$python" MMREST_TORCH="torch==$torch_version" \
     MMREST_TORCHVISION="torchvision${torchvision_version:+==$torchvision_version}" \
@@ -97,8 +121,8 @@ versions="$("$py" - <<'PY'
 import platform
 from importlib.metadata import PackageNotFoundError, version
 parts = [f'Python {platform.python_version()}']
-for name in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation',
-             'mmpretrain'):
+for name in ('torch', 'torchvision', 'numpy', 'timm', 'mmengine', 'mmcv', 'mmdet',
+             'mmsegmentation', 'mmpretrain'):
     try:
         parts.append(f'{name} {version(name)}')
     except PackageNotFoundError:
@@ -111,7 +135,11 @@ log "stack: $versions"
 # 2. The tests.
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
-if [ "$light" = 1 ]; then
+if [ "$torch_only" = 1 ]; then
+  tests=(tests/test_stack.py tests/test_models/test_faces.py tests/test_models/test_timm.py
+         tests/test_readme_faces.py)
+  what="stack, plain-PyTorch and timm tests"
+elif [ "$light" = 1 ]; then
   tests=(tests/test_stack.py tests/test_models tests/test_checkpoint)
   what="stack, backbone and checkpoint tests"
 elif [ "$all_tests" = 1 ]; then
@@ -131,7 +159,7 @@ counts="$(grep -E '(passed|failed|error).* in [0-9.]+s' "$report" | tail -n 1 \
   | sed -E 's/^=+ //; s/ in [0-9.]+s.*//' || true)"
 
 # 3. The demo (full stacks).
-demo="not run (light stack)"
+demo="not run ($kind stack)"
 if [ "$light" = 0 ]; then
   log "running tools/demo.py --quick"
   demo_start=$SECONDS

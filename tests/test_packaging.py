@@ -138,25 +138,28 @@ def test_wheel_carries_configs_tools_and_model_index(wheel):
     assert 'mmrest = mmrest.commands:main' in entry_points
     requires = [line.split(':', 1)[1].strip() for line in metadata.splitlines()
                 if line.startswith('Requires-Dist:') and 'extra ==' not in line]
-    assert any(r.startswith('mmengine') for r in requires)  # the task packages are extras
+    assert requires == []  # torch alone (never installed by mmrest); the rest are extras
     for name in NEVER_INSTALLED:
         assert not any(r.split('>')[0].split('<')[0].split('=')[0].split(';')[0].strip() == name
                        for r in requires), (name, requires)
 
 
-def test_wheel_requires_mmengine_and_offers_each_task_package_as_an_extra(wheel):
+def test_wheel_offers_each_task_package_with_mmengine_and_timm_as_extras(wheel):
     with zipfile.ZipFile(wheel) as archive:
         (metadata, ) = [n for n in archive.namelist() if n.endswith('.dist-info/METADATA')]
         lines = archive.read(metadata).decode().splitlines()
     requires = [line.split(':', 1)[1].strip() for line in lines
                 if line.startswith('Requires-Dist:')]
     base = [r for r in requires if 'extra ==' not in r]
-    assert [re.split(r'[<>=!~; ]', r)[0] for r in base] == ['mmengine']
-    for extra, distribution in (('det', 'mmdet'), ('seg', 'mmsegmentation'),
-                                ('cls', 'mmpretrain')):
-        for wanted in (extra, 'all'):
-            assert any(r.startswith(distribution) and f'extra == "{wanted}"' in r
-                       for r in requires), (distribution, wanted, requires)
+    assert base == []  # `pip install mmrest` pulls in no OpenMMLab package
+    for extra, distributions in (('det', ('mmdet', 'mmengine')),
+                                 ('seg', ('mmsegmentation', 'mmengine', 'ftfy', 'regex')),
+                                 ('cls', ('mmpretrain', 'mmengine')), ('timm', ('timm', ))):
+        for distribution in distributions:
+            for wanted in (extra, 'all'):
+                assert any(re.split(r'[<>=!~; ]', r)[0] == distribution
+                           and f'extra == "{wanted}"' in r
+                           for r in requires), (distribution, wanted, requires)
 
 
 def test_installing_into_this_environment_changes_no_stack_package(wheel, tmp_path):

@@ -13,8 +13,18 @@ import pytest
 import torch
 
 from mmrest.utils import compat
-from mmrest.utils.packages import TASK_PACKAGES, MissingPackageError, check_mmcv_ops, require
+from mmrest.utils.packages import (
+    TASK_PACKAGES,
+    MissingPackageError,
+    check_mmcv_ops,
+    has_library,
+    require,
+)
 from tests.common import CONFIGS, REPO
+
+OPENMMLAB = ('mmengine', 'mmcv', 'mmdet', 'mmseg', 'mmpretrain')
+needs_mmengine = pytest.mark.skipif(not has_library('mmengine'),
+                                    reason='needs mmengine (mmrest[det], [seg] or [cls])')
 
 
 def run_python(code: str, hide=(), timeout: int = 300) -> subprocess.CompletedProcess:
@@ -98,6 +108,7 @@ def test_version_checks_live_in_the_compat_module():
     assert not offenders
 
 
+@needs_mmengine
 def test_allow_list_unpickler_rebuilds_what_it_allows_and_refuses_the_rest(tmp_path):
     """The safe loader of torch < 2.6 (run here on any torch): an mmengine-style checkpoint
     with numpy arrays, a message-hub buffer, a Counter, a dtype and a device loads; any other
@@ -132,7 +143,8 @@ def test_layers_and_checkpoint_import_no_openmmlab_package_at_module_level():
     mmengine only inside the functions that hook into it."""
     import ast
     offenders = []
-    for folder in ('mmrest/models/layers', 'mmrest/checkpoint', 'mmrest/utils'):
+    for folder in ('mmrest/models/layers', 'mmrest/models/networks', 'mmrest/checkpoint',
+                   'mmrest/utils'):
         for path in sorted((REPO / folder).glob('*.py')):
             for node in ast.parse(path.read_text()).body:  # module level only
                 names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
@@ -143,6 +155,7 @@ def test_layers_and_checkpoint_import_no_openmmlab_package_at_module_level():
 
 
 # ----------------------------------------------------------------------- optional packages
+@needs_mmengine
 @pytest.mark.slow  # a fresh interpreter, and ResTv2-T at 801x1333
 def test_backbones_without_mmcv_and_task_packages(tmp_path):
     """torch + mmengine alone: mmrest imports, ResTv2-T runs at any size, the authors'
@@ -210,6 +223,56 @@ def test_mmdet_without_mmseg():
     assert lines[1].startswith('refused: the config ') and 'needs mmsegmentation' in lines[1]
 
 
+def test_torch_alone_runs_the_plain_and_timm_faces(tmp_path):
+    """Without any OpenMMLab package: mmrest imports, the plain model and (where timm is)
+    timm's load the authors' file and give the same logits and per-stage outputs, and an
+    OpenMMLab class names the extras in one line."""
+    result = run_python(f"""
+        import torch
+        import mmrest
+        from mmrest.models import ResTV2, ResTV2Classifier, load_checkpoint
+        from mmrest.registry import MODELS
+        from mmrest.utils.packages import MissingPackageError, has_library
+        from tests.reference import write_authors_imagenet
+        arch = dict(embed_dims=(16, 32, 64, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8))
+        path = str(write_authors_imagenet({str(tmp_path / 'authors.pth')!r}, 'v2', arch))
+        plain = ResTV2Classifier(arch=arch, out_indices=(0, 1, 2, 3)).eval()
+        print('loaded', load_checkpoint(plain, path).clean)
+        x = torch.randn(1, 3, 65, 97)
+        with torch.no_grad():
+            logits, stages = plain(x), plain.forward_intermediates(x, intermediates_only=True)
+        print('plain', tuple(logits.shape), [tuple(s.shape[1:]) for s in stages])
+        if has_library('timm'):
+            import timm
+            import mmrest.timm
+            overlay = dict(file=path)
+            model = timm.create_model('restv2_tiny', arch=arch, pretrained=True,
+                                      pretrained_cfg_overlay=overlay).eval()
+            features = timm.create_model('restv2_tiny', arch=arch, pretrained=True,
+                                         features_only=True, pretrained_cfg_overlay=overlay)
+            with torch.no_grad():
+                same = torch.equal(model(x), logits) and all(
+                    torch.equal(a, b) for a, b in zip(features.eval()(x), stages))
+            print('timm', same, features.feature_info.reduction())
+        try:
+            ResTV2(arch='tiny')
+        except MissingPackageError as error:
+            print('refused:', error)
+        print('registry', MODELS)
+        print('imported', sorted(n for n in {OPENMMLAB!r} if sys.modules.get(n) is not None))
+    """, hide=OPENMMLAB)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ['loaded True', 'plain (1, 1000) [(16, 17, 25), (32, 9, 13), '
+                                        '(64, 5, 7), (128, 3, 4)]']
+    if has_library('timm'):
+        assert lines[2] == 'timm True [4, 8, 16, 32]'
+    (refused, ) = [line for line in lines if line.startswith('refused:')]
+    assert 'ResTV2 (the OpenMMLab backbone' in refused and 'needs mmengine' in refused
+    assert 'mmrest[det]' in refused
+    assert lines[-2:] == ['registry None', 'imported []']
+
+
 def test_missing_task_package_names_the_extra(monkeypatch):
     from mmrest.utils import packages
     monkeypatch.setattr(packages, '_import_registry', lambda package: (None, 'not installed'))
@@ -250,6 +313,7 @@ def test_mmcv_built_for_another_torch_is_named(monkeypatch):
 
 
 # ---------------------------------------------------------------------------- registration
+@needs_mmengine
 def test_each_class_is_registered_once_in_each_installed_registry():
     from mmrest.models import CeiT, ResT, ResTV2
     from mmrest.registry import MODELS
@@ -262,6 +326,7 @@ def test_each_class_is_registered_once_in_each_installed_registry():
                 assert registry.module_dict[cls.__name__] is cls
 
 
+@needs_mmengine
 def test_a_name_clash_raises():
     from mmrest.registry import register_model
 

@@ -12,12 +12,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..utils.aliases import Size2d as Size
 from ..utils.markdown import markdown_table
 from .model_inputs import make_data_samples
 from .timed_model import build_timed_model, inference_call
 from .timing import Say, short_error, synchronize
-
-Size = Tuple[int, int]
 
 # name -> (config, backbone only?)
 PROFILED: Dict[str, Tuple[str, bool]] = {

@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
-Say = Callable[[str], None]
+from ..utils.aliases import Say
 
 
 def median(values: Sequence[float]) -> float:

@@ -22,11 +22,12 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional
 
 from mmengine.config import Config
 
 from ..datasets import SyntheticCocoInfo, prepare_synthetic_coco
+from ..utils.aliases import PathLike
 from ..utils.build import build_model
 from ..utils.config_loading import load_config
 from ..utils.configs import config_dir
@@ -38,8 +39,6 @@ __all__ = [
     'demo_data_params', 'default_data_root', 'configure_demo', 'set_train_iters',
     'save_initial_checkpoint', 'evaluate', 'run_demo'
 ]
-
-PathLike = Union[str, Path]
 
 # mmrest::demo/mask_rcnn_restv2_synthetic.py: the checkout's configs/ or a wheel's copy.
 DEFAULT_CONFIG = str(config_dir() / 'demo' / 'mask_rcnn_restv2_synthetic.py')

@@ -89,11 +89,16 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 def trusted_globals() -> List[Any]:
-    """Types found in checkpoints written by mmengine runners (besides tensors)."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    allowed: List[Any] = [HistoryBuffer, np.ndarray, np.dtype, np.generic,
-                          (_history_buffer_getattr, 'builtins.getattr')]
+    """Types found in checkpoints written by mmengine runners (besides tensors); mmengine's
+    message-hub buffer only where mmengine is installed (with torch alone, a file holding one
+    is refused like any other object)."""
+    allowed: List[Any] = [np.ndarray, np.dtype, np.generic]
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+    except ImportError:
+        pass
+    else:
+        allowed += [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')]
     # numpy pickles arrays and scalars through these reconstructors.
     try:  # numpy >= 2
         from numpy._core import multiarray

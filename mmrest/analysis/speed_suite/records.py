@@ -5,7 +5,7 @@ import statistics
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Sequence, Tuple
 
-Size = Tuple[int, int]  # (H, W)
+from ...utils.aliases import Size2d as Size
 
 
 @dataclass

@@ -2,7 +2,9 @@
 split, and the keyword arguments of the OpenMMLab dataset classes that read them."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Tuple
+
+from ...utils.aliases import PathLike
 
 #: Shapes the generator can draw; any non-empty subset, in any order, can be used as classes.
 SUPPORTED_SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'ellipse', 'star')
@@ -21,8 +23,6 @@ PALETTE: Dict[str, Tuple[int, int, int]] = {
 }
 
 SPLIT_CODES = {'train': 0, 'val': 1}  # the splits; part of each image's RNG seed
-
-PathLike = Union[str, Path]
 
 
 @dataclass(frozen=True)

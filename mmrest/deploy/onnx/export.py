@@ -3,19 +3,17 @@ exporter), with dynamic batch, height and width."""
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
+from ...utils.aliases import PathLike, Size2d
 from ...utils.build import build_model
 from ...utils.compat import dynamic_dim, onnx_export
 from ...utils.config_loading import load_config
 from .networks import backbone_output_names, model_network
 from .rewrites import export_rewrites
-
-Size2d = Tuple[int, int]
-PathLike = Union[str, 'os.PathLike[str]']
 
 # 17: the first opset with LayerNormalization as one operator. torch's dynamo exporter writes
 # opset 18 and converts down only unreliably (the ONNX version converter fails on ReduceMean).

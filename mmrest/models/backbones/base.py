@@ -1,91 +1,102 @@
-"""What every mmrest backbone shares (ResT, ResTv2 and CeiT): arch presets, the OpenMMLab backbone
-contract (``frozen_stages`` and ``norm_eval`` kept by a ``train()`` override; ``init_cfg`` as a
-dict or a list: the authors' initialisation, then mmengine initialisers, then pretrained
-weights loaded with a report of every tensor), and the layer ids of learning-rate decay
-(:class:`~mmrest.engine.ResTLayerDecayOptimWrapperConstructor`, and mmpretrain's
-``get_layer_depth`` protocol)."""
+"""The OpenMMLab face of mmrest's networks (ResT, ResTv2 and CeiT): the arguments every
+backbone shares, taken once (``out_indices`` and ``drop_path_rate`` pass to the network;
+``frozen_stages``, ``norm_eval``, ``with_cp`` and ``init_cfg`` are the face's own), the
+training-mode contract (``frozen_stages`` and ``norm_eval`` kept by a ``train()`` override),
+``init_cfg`` as a dict or a list (the authors' initialisation, then mmengine initialisers, then
+pretrained weights loaded with a report of every tensor), and the layer ids of learning-rate
+decay (:class:`~mmrest.engine.ResTLayerDecayOptimWrapperConstructor`, and mmpretrain's
+``get_layer_depth`` protocol).
+
+The networks themselves (:mod:`mmrest.models.networks`) need torch alone; this face needs
+mmengine, and says so in one line when it is missing.
+"""
 import copy
 import logging
-import math
-import re
 from contextlib import contextmanager
-from typing import Any, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-import torch
 import torch.nn as nn
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import initialize
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint import (
-    CONVERTER,
-    OPTIONAL_STATE,
-    CheckpointMismatchError,
     LoadReport,
-    StateDict,
     check_pretrained_exists,
-    compact_keys,
-    compare_state_dicts,
     extract_state_dict,
     split_prefix,
 )
+from ...utils.packages import has_library, require
+from ..validation import check_frozen_stages
+
+if has_library('mmengine'):
+    from mmengine.logging import print_log
+    from mmengine.model import BaseModule
+    from mmengine.model.weight_init import initialize
+    from mmengine.runner.checkpoint import CheckpointLoader
+else:  # torch alone: the networks and their plain faces work; the OpenMMLab face refuses
+    BaseModule = nn.Module
+    print_log = initialize = CheckpointLoader = None
 
 InitCfg = Union[dict, List[dict], None]
 DECAY_TYPES = ('stage_wise', 'layer_wise')
 
 
-class MMRestBackbone(BaseModule):
-    """Base of mmrest's backbones (not registered).
+class MMRestBackbone:
+    """The OpenMMLab face of a network: a mixin, listed before the network class, with
+    mmengine's ``BaseModule`` last (``class ResTBase(MMRestBackbone, ResTNetBase,
+    BaseModule)``), so that the state-dict keys stay the network's own.
 
-    A subclass declares its presets (``arch_zoo``, ``arch_keys``, ``arch_optional_keys``),
-    what ``frozen_stages`` freezes (:meth:`frozen_modules`), how a checkpoint maps onto it
-    (:meth:`adapt_state_dict`) and the decay id of each parameter (:meth:`layer_id`).
+    Args:
+        frozen_stages: -1 freezes nothing, 0 the stem, k >= 1 also the first k stages (CeiT:
+            layers); frozen parts have no gradients and stay in eval mode.
+        norm_eval: keep every BatchNorm in eval mode during training (frozen statistics).
+        with_cp: activation checkpointing of each block (less memory, same results).
+        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=PATH)`` for the authors' ImageNet
+            weights or a checkpoint mmrest saved; a list adds mmengine initialisers, applied
+            after the authors' initialisation and before the checkpoint. None: the authors'
+            random initialisation.
+        *args, **kwargs: the network's (``arch``, ``out_indices``, ``drop_path_rate``, ...).
+
+    A subclass declares what ``frozen_stages`` counts (:attr:`num_stages`) and freezes
+    (:meth:`frozen_modules`) and the decay id of each parameter (:meth:`layer_id`).
     """
-    arch_zoo: ClassVar[Dict[str, Dict[str, Any]]] = {}
-    arch_keys: ClassVar[Tuple[str, ...]] = ()  # required in a custom arch dict
-    arch_optional_keys: ClassVar[Tuple[str, ...]] = ()
-    # Checkpoint tensors that may differ in shape (the model resizes them when loading).
-    resizable_keys: ClassVar[Tuple[str, ...]] = ()
     norm_eval: bool = False
 
-    def __init__(self, init_cfg: InitCfg = None) -> None:
-        super().__init__(init_cfg=copy.deepcopy(init_cfg))
+    def __init__(self, *args: Any, frozen_stages: int = -1, norm_eval: bool = False,
+                 with_cp: bool = False, init_cfg: InitCfg = None, **kwargs: Any) -> None:
+        require('mmengine', f'{type(self).__name__} (the OpenMMLab backbone; plain PyTorch: '
+                'mmrest.models.create_model)')
+        super().__init__(*args, **kwargs)  # the network, then BaseModule (init_cfg=None)
+        self.init_cfg = copy.deepcopy(init_cfg)
         self.init_cfgs()  # fail at build time, not after the whole detector is built
+        self.frozen_stages = check_frozen_stages(frozen_stages, self.num_stages)
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
         self.load_report: Optional[LoadReport] = None
         # load_state_dict of any model holding this backbone (mmengine's load_from, test
         # tools, inferencers) passes its part of the state dict through translate_state_dict.
         self._state_translated = False
         self._register_load_state_dict_pre_hook(self._translate_on_load)
+        self._freeze_stages()
 
-    # -- arch presets -------------------------------------------------------------------------
-    @classmethod
-    def resolve_arch(cls, arch: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
-        """A complete, validated arch dict from a preset name or a dict."""
-        if isinstance(arch, str):
-            key = arch.lower()
-            if key not in cls.arch_zoo:
-                raise KeyError(f'Unknown {cls.__name__} arch {arch!r}; valid presets: '
-                               f'{", ".join(cls.arch_zoo)} (or a dict with '
-                               f'{", ".join(cls.arch_keys)}).')
-            settings = dict(cls.arch_zoo[key])
-        elif isinstance(arch, dict):
-            required, allowed = set(cls.arch_keys), set(cls.arch_keys + cls.arch_optional_keys)
-            if not required <= set(arch) or not set(arch) <= allowed:
-                optional = f' (optional: {", ".join(cls.arch_optional_keys)})' \
-                    if cls.arch_optional_keys else ''
-                raise KeyError(f'A custom {cls.__name__} arch needs the keys '
-                               f'{sorted(required)}{optional}; got {sorted(arch)}')
-            settings = dict(arch)
-        else:
-            raise TypeError(f'arch must be a preset name or a dict, got {type(arch).__name__}')
-        return cls.complete_arch(settings)
+    @property
+    def num_stages(self) -> int:
+        """What ``frozen_stages`` counts up to."""
+        raise NotImplementedError
 
-    @classmethod
-    def complete_arch(cls, settings: Dict[str, Any]) -> Dict[str, Any]:
-        """Defaults of the optional keys, and checks; ``settings`` is a private copy."""
-        return settings
+    @property
+    def with_cp(self) -> bool:
+        return self.grad_checkpointing
+
+    @with_cp.setter
+    def with_cp(self, value: bool) -> None:
+        self.grad_checkpointing = bool(value)
+
+    @property
+    def kind(self) -> str:
+        return 'backbone'
+
+    def log(self, message: str) -> None:
+        print_log(message, logger='current')
 
     # -- training-mode contract -----------------------------------------------------------------
     def frozen_modules(self) -> List[nn.Module]:
@@ -136,8 +147,7 @@ class MMRestBackbone(BaseModule):
         ``dict(type='TruncNormal', layer='Linear')``), then a ``Pretrained`` checkpoint with
         :meth:`load_pretrained` (its report is logged and kept in ``load_report``)."""
         cfgs = self.init_cfgs()
-        self.apply(self.init_module)
-        self.init_special_parameters()
+        super().init_weights()  # the network's: the authors' initialisation
         others = [cfg for cfg in cfgs if cfg['type'] != 'Pretrained']
         if others:
             initialize(self, copy.deepcopy(others))
@@ -147,27 +157,6 @@ class MMRestBackbone(BaseModule):
                                      prefix=cfg.get('prefix'))
         self._is_init = True
         self._freeze_stages()
-
-    @staticmethod
-    def init_module(m: nn.Module) -> None:
-        """The authors' initialisation (as ResT / PVT and DeiT do it)."""
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
-            # He init by fan-out per group, so a depth-wise conv is not scaled down by its
-            # channel count.
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, _BatchNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-    def init_special_parameters(self) -> None:
-        """What :meth:`init_module` does not cover (identity convs, embeddings)."""
 
     # -- pretrained weights ---------------------------------------------------------------------
     def load_pretrained(self, checkpoint: Union[str, dict], map_location: str = 'cpu',
@@ -194,7 +183,7 @@ class MMRestBackbone(BaseModule):
         report = LoadReport(source=source)
         if outside:
             report.skipped['not part of the backbone'] = outside
-        state = self._fit(state, report)
+        state = self.fit_state_dict(state, report)
         with self._translated_state():
             self.load_state_dict(state, strict=False)
         self.load_report = report
@@ -224,25 +213,10 @@ class MMRestBackbone(BaseModule):
         where = f"{source} (its '{prefix}' tensors)" if prefix else source
         report = LoadReport(source=where)
         state = {k[len(prefix):]: state_dict[k] for k in keys}
-        state = self._fit(state, report)
-        missing = [k for k in report.missing if not k.endswith(OPTIONAL_STATE)]
-        if missing or report.unexpected:
-            problems = []
-            if missing:
-                problems.append(f'{len(missing)} of its tensors are missing ('
-                                f'{compact_keys(missing, limit=6)})')
-            if report.unexpected:
-                problems.append(f'{len(report.unexpected)} tensors are not its own ('
-                                f'{compact_keys(report.unexpected, limit=6)})')
-            raise CheckpointMismatchError(
-                f'{where} cannot be loaded into this {type(self).__name__} backbone: '
-                f'{"; ".join(problems)}. Nothing was loaded. If the file is one of the '
-                f"authors' releases, convert it with `{CONVERTER}`, which says what it is; "
-                'ImageNet weights also load through '
-                "init_cfg=dict(type='Pretrained', checkpoint=FILE).")
-        own = self.state_dict()
-        for key in report.new:  # they keep their current (initial) values
-            state[key] = own[key]
+        state = self.complete_state_dict(
+            self.fit_state_dict(state, report), report,
+            hint="; ImageNet weights also load through init_cfg=dict(type='Pretrained', "
+                 'checkpoint=FILE)')
         for key in keys:
             del state_dict[key]
         state_dict.update({prefix + k: v for k, v in state.items()})
@@ -262,40 +236,6 @@ class MMRestBackbone(BaseModule):
             yield
         finally:
             self._state_translated = False
-
-    def adapt_state_dict(self, state: StateDict,
-                         report: LoadReport) -> Tuple[StateDict, Sequence[str]]:
-        """Map a checkpoint's tensors onto this backbone's names (renames, a classifier's head
-        skipped into ``report.skipped``). Returns them and the patterns of this backbone's
-        tensors that such a checkpoint does not have by design (reported as new)."""
-        return state, ()
-
-    def describe_state(self, state: Dict[str, torch.Tensor]) -> str:
-        """The architecture a state dict implies, for error messages."""
-        return f'{len(state)} tensors'
-
-    def _fit(self, state: StateDict, report: LoadReport) -> StateDict:
-        """``state`` adapted (:meth:`adapt_state_dict`) and reduced to this backbone's tensors,
-        each accounted for in ``report``; another version, size or shape raises."""
-        state, new_patterns = self.adapt_state_dict(state, report)
-        own = self.state_dict()
-        comparison = compare_state_dicts(state, own, self.resizable_keys, self.describe_state)
-        if comparison.mismatched or comparison.other_arch:
-            shown = '\n    '.join(f'{k}: checkpoint {a} vs model {b}'
-                                  for k, a, b in comparison.mismatched[:8])
-            shapes = (f'{len(comparison.mismatched)} tensors have other shapes, e.g.\n    '
-                      f'{shown}\n  ' if comparison.mismatched else '')
-            theirs_arch, own_arch = comparison.described
-            raise CheckpointMismatchError(
-                f'{report.source} does not fit this {type(self).__name__} backbone: {shapes}'
-                f'The checkpoint has {theirs_arch}; the model has {own_arch}. Choose the '
-                'matching arch.')
-        report.loaded = comparison.shared
-        report.unexpected = comparison.unexpected
-        absent = comparison.missing
-        report.new = [k for k in absent if any(re.match(p, k) for p in new_patterns)]
-        report.missing = [k for k in absent if k not in report.new]
-        return {k: v for k, v in state.items() if k in own}
 
     # -- learning-rate decay ------------------------------------------------------------------
     def layer_id(self, name: str, decay_type: str) -> int:

@@ -1,11 +1,10 @@
 """Layout helpers shared by the layers: token <-> map views, tracing."""
-from typing import Tuple
-
 import torch
 
+from ...utils.aliases import Size2d
 from ...utils.compat import is_exporting
 
-Size2d = Tuple[int, int]
+__all__ = ['Size2d', 'is_tracing', 'map_to_tokens', 'tokens_to_map']
 
 
 def is_tracing() -> bool:
