@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..utils.compat import load_weights_only
+from ..utils.paths import is_local_path, missing_checkpoint
 
 # Set to 1 to load checkpoints with arbitrary pickled objects (trusted files only).
 TRUST_ENV = 'MMREST_TRUST_CHECKPOINTS'
@@ -26,25 +27,6 @@ ZIP_MAGIC = b'PK\x03\x04'  # torch.save writes zip archives (since torch 1.6)
 
 class CheckpointFileError(ValueError):
     """A checkpoint file that cannot be read: empty, cut short, or no checkpoint at all."""
-
-
-def is_local_path(path: Any) -> bool:
-    """A file path, not a URI for mmengine's backends (http://, s3://, open-mmlab://, ...)."""
-    return isinstance(path, str) and bool(path) and '://' not in path
-
-
-def missing_checkpoint(path: str, subject: str = 'checkpoint', option: Optional[str] = None,
-                       fresh: Optional[str] = None) -> str:
-    """What to say of a local checkpoint file that is not there: where it was expected (the
-    config ``option``), how to point at it, and how to do without (``fresh``: the option that
-    set to None trains from scratch)."""
-    message = f'{subject} not found: {path!r}'
-    if option:
-        message += (f' ({option}). Download it (docs/authors_checkpoints.md) and point '
-                    f'at it with --cfg-options {option}=/path/to/file.pth')
-    if fresh:
-        message += f', or train from scratch with --cfg-options {fresh}=None'
-    return message
 
 
 def check_pretrained_exists(path: str, model_name: str) -> None:

@@ -9,6 +9,7 @@ from .cfg_options import check_cfg_options
 from .configs import resolve_config_path, scope_of
 from .errors import ConfigError
 from .packages import TASK_PACKAGES, require
+from .paths import missing_checkpoint
 
 if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs torch alone
     from mmengine.config import Config
@@ -110,7 +111,6 @@ def _set_resume(cfg: 'Config', resume: str) -> None:
                       'the beginning', logger='current')
         return
     if not osp.isfile(resume):
-        # The words of mmrest.checkpoint's missing_checkpoint, which this layer cannot import.
-        raise ConfigError(f'--resume checkpoint not found: {resume!r}')
+        raise ConfigError(missing_checkpoint(resume, '--resume checkpoint'))
     cfg.resume = True
     cfg.load_from = resume
