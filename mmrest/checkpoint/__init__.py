@@ -41,6 +41,7 @@ from .state_dict import (
     adapt_rest_state_dict,
     compare_state_dicts,
     extract_state_dict,
+    required_missing,
     split_prefix,
 )
 
@@ -51,5 +52,5 @@ __all__ = [
     'checkpoint_version', 'describe_arch', 'preset_of', 'rename_keys', 'rename_v1_official',
     'LoadReport', 'compact_keys', 'CONVERTER', 'OPTIONAL_STATE', 'WEIGHTS_KEYS',
     'CheckpointMismatchError', 'adapt_rest_state_dict', 'compare_state_dicts',
-    'extract_state_dict', 'split_prefix',
+    'extract_state_dict', 'required_missing', 'split_prefix',
 ]

@@ -124,9 +124,10 @@ class StateComparison:
         return (self.described is not None and self.described[0] != self.described[1]
                 and '?' not in self.described[0])
 
-    def required_missing(self) -> List[str]:
-        """The missing tensors a checkpoint may not lack (:data:`OPTIONAL_STATE` aside)."""
-        return [k for k in self.missing if not k.endswith(OPTIONAL_STATE)]
+
+def required_missing(missing: Sequence[str]) -> List[str]:
+    """The ``missing`` keys a checkpoint may not lack (:data:`OPTIONAL_STATE` aside)."""
+    return [k for k in missing if not k.endswith(OPTIONAL_STATE)]
 
 
 def compare_state_dicts(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor],

@@ -12,6 +12,7 @@ from ..checkpoint import (
     extract_state_dict,
     load_from_local,
     missing_checkpoint,
+    required_missing,
 )
 from ..models.backbones.base import MMRestBackbone
 from .official import recognise_official
@@ -50,7 +51,7 @@ def check_model_fits(model: torch.nn.Module, checkpoint: Union[str, Mapping[str,
                 problems.append(str(error).rstrip('.'))
     comparison = compare_state_dicts(state, own)
     mismatched = [f'{k} {a} vs {b}' for k, a, b in comparison.mismatched]
-    missing = comparison.required_missing()
+    missing = required_missing(comparison.missing)
     unexpected = comparison.unexpected if strict else []
     if not (problems or mismatched or missing or unexpected):
         return

@@ -13,12 +13,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint import (
     CONVERTER,
-    OPTIONAL_STATE,
     CheckpointMismatchError,
     LoadReport,
     StateDict,
     compact_keys,
     compare_state_dicts,
+    required_missing,
 )
 
 logger = logging.getLogger('mmrest')
@@ -131,8 +131,8 @@ class NetworkBase(nn.Module):
         each accounted for in ``report``; another version, size or shape raises
         :class:`~mmrest.checkpoint.CheckpointMismatchError`."""
         state, new_patterns = self.adapt_state_dict(state, report)
-        own = self.state_dict()
-        comparison = compare_state_dicts(state, own, self.resizable_keys, self.describe_state)
+        comparison = compare_state_dicts(state, self.state_dict(), self.resizable_keys,
+                                         self.describe_state)
         if comparison.mismatched or comparison.other_arch:
             shown = '\n    '.join(f'{k}: checkpoint {a} vs model {b}'
                                   for k, a, b in comparison.mismatched[:8])
@@ -147,7 +147,7 @@ class NetworkBase(nn.Module):
         report.unexpected = comparison.unexpected
         report.new = [k for k in comparison.missing if any(re.match(p, k) for p in new_patterns)]
         report.missing = [k for k in comparison.missing if k not in report.new]
-        return {k: v for k, v in state.items() if k in own}
+        return {k: state[k] for k in comparison.shared}
 
     @property
     def kind(self) -> str:
@@ -160,7 +160,7 @@ class NetworkBase(nn.Module):
         such a file lacks by design (``report.new``) take their current values; any other
         tensor missing, or left over, raises (never a partial load). ``hint``: how else the
         file loads, for the message."""
-        missing = [k for k in report.missing if not k.endswith(OPTIONAL_STATE)]
+        missing = required_missing(report.missing)
         if missing or report.unexpected:
             problems = []
             if missing:
