@@ -114,9 +114,6 @@ class ResTClassifierBase(ResTNetBase):
         return self.forward_head(self.forward_features(x))
 
     # -- per-stage outputs (timm's features_only) ------------------------------------------
-    def take_indices(self, indices: Indices) -> List[int]:
-        return take_indices(indices)
-
     def forward_intermediates(self, x: torch.Tensor, indices: Indices = None,
                               norm: bool = False, stop_early: bool = False,
                               output_fmt: str = 'NCHW', intermediates_only: bool = False
@@ -126,7 +123,7 @@ class ResTClassifierBase(ResTNetBase):
         own norm, as in the papers' detectors, so ``norm`` changes nothing), and unless
         ``intermediates_only`` the final features too (:meth:`forward_features`)."""
         check_choice('output_fmt', output_fmt, OUTPUT_FORMATS)
-        take = self.take_indices(indices)
+        take = take_indices(indices)
         absent = [i for i in take if self.stage(i).norm is None]
         if absent:
             raise ValueError(
@@ -147,7 +144,7 @@ class ResTClassifierBase(ResTNetBase):
         """Keep what the outputs of ``indices`` need: the later stages and the output norms
         of the others (unless they normalise the trunk) are removed, and with ``prune_head``
         the head. Returns the indices (timm's FeatureGetterNet calls it)."""
-        take = self.take_indices(indices)
+        take = take_indices(indices)
         for i in range(NUM_STAGES):
             names = stage_module_names(i)
             drop = list(names.values()) if i > max(take) else (
