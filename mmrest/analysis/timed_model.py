@@ -6,15 +6,17 @@ the ONNX latency comparison (:mod:`mmrest.deploy.end2end.benchmark`) all build a
 models through it, so that what they time is the same thing.
 """
 import copy
-from typing import Any, Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
 from ..utils.build import build_model
 from ..utils.config_loading import load_config
 from .timing import autocast
+
+if TYPE_CHECKING:  # mmengine is imported where it is used: timing plain backbones needs torch alone
+    from mmengine.config import Config
 
 # Quick runs keep few region proposals and detections: the RoI and mask heads' cost follows
 # their number, not the image size, and would otherwise dominate a smoke test at tiny sizes.
@@ -29,11 +31,13 @@ def keep_every_detection(model_cfg) -> None:
     how many detections reach the mask head and the pasting varied from 0 to 79 between two
     builds of the same Mask R-CNN. Without the threshold every model keeps its
     ``max_per_img`` (100) best, as a trained model does on a busy image, and all do the same
-    post-processing work. (Mask2Former keeps its top 100 queries anyway.)
+    post-processing work. One-stage detectors (RetinaNet) hold the threshold in ``test_cfg``
+    itself. (Mask2Former keeps its top 100 queries anyway.)
     """
-    rcnn = (model_cfg.get('test_cfg') or {}).get('rcnn')
-    if rcnn and 'score_thr' in rcnn:
-        rcnn['score_thr'] = 0.0
+    test_cfg = model_cfg.get('test_cfg') or {}
+    for stage_cfg in (test_cfg, test_cfg.get('rcnn') or {}):
+        if 'score_thr' in stage_cfg:
+            stage_cfg['score_thr'] = 0.0
 
 
 def _keep_few_proposals(model_cfg) -> None:
@@ -55,8 +59,8 @@ def _keep_few_proposals(model_cfg) -> None:
             stage['sampler']['num'] = n['rcnn_samples']
 
 
-def load_timed_config(config: Union[str, Config], quick: bool = False,
-                      cfg_options: Optional[Mapping[str, Any]] = None) -> Config:
+def load_timed_config(config: Union[str, 'Config'], quick: bool = False,
+                      cfg_options: Optional[Mapping[str, Any]] = None) -> 'Config':
     """A config (a path, ``pkg::NAME`` or a loaded Config, which is copied) as every timed or
     profiled model is built from it: every detection kept (:func:`keep_every_detection`),
     and with ``quick`` few proposals and detections (:data:`QUICK_PROPOSALS`)."""
@@ -67,7 +71,7 @@ def load_timed_config(config: Union[str, Config], quick: bool = False,
     return cfg
 
 
-def build_timed_model(config: Union[str, Config], device: Union[str, torch.device] = 'cpu',
+def build_timed_model(config: Union[str, 'Config'], device: Union[str, torch.device] = 'cpu',
                       quick: bool = False, cfg_options: Optional[Mapping[str, Any]] = None,
                       checkpoint: Optional[str] = None) -> Tuple[nn.Module, str]:
     """The model of ``config`` in eval mode on ``device``, and its scope. Random weights

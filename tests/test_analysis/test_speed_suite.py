@@ -6,6 +6,7 @@ import time
 import pytest
 
 from mmrest.analysis import paper, speed_suite
+from tests.common import CONFIGS
 from tools.analysis.speed_suite import main
 
 pytestmark = pytest.mark.slow  # (the README's test command runs it)
@@ -241,3 +242,11 @@ def test_a_budget_keeps_the_papers_comparisons_and_says_what_it_left_out(monkeyp
         'Shortened by the time budget: stopped after 1 of 5 rounds.']
     assert 'Left out: mask2former_coco, cascade, training' in \
         speed_suite.format_markdown(report)
+
+
+def test_random_weight_one_stage_detectors_keep_every_detection():
+    """RetinaNet holds its score threshold in ``test_cfg`` itself: timed with random weights,
+    it too keeps its ``max_per_img`` best (the benchmark's weights note says threshold 0)."""
+    cfg = speed_suite.load_timed_config(str(CONFIGS / 'retinanet_restv2_t_3x.py'))
+    assert cfg.model.test_cfg.score_thr == 0
+    assert cfg.model.test_cfg.max_per_img == 100

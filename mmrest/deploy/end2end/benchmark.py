@@ -11,8 +11,8 @@ on the same image size with the same number of threads:
   2048x512) the resize keeps the size, so both run the network at the same resolution.
 
 Random weights are the default (say so in any table): detectors then keep every detection
-(score threshold 0, as ``keep_every_detection``), so both sides do the full post-processing
-of ``max_per_img`` detections.
+(score threshold 0: :func:`~mmrest.analysis.timed_model.load_timed_config`), so both sides do
+the full post-processing of ``max_per_img`` detections.
 """
 import copy
 import os
@@ -23,19 +23,12 @@ import torch
 
 from ...analysis.conditions import device_name, software_versions
 from ...analysis.model_inputs import make_data_samples
-from ...analysis.timed_model import inference_call, keep_every_detection
+from ...analysis.timed_model import inference_call, load_timed_config
 from ...analysis.timing import interleaved_timing
 from ...utils.markdown import markdown_row, markdown_table
 from ..onnx import onnx_session
 from .export import IMAGE_INPUT, export_end2end
 from .verify import verification_images
-
-
-def _no_score_threshold(cfg: Any) -> None:
-    keep_every_detection(cfg.model)
-    test_cfg = cfg.model.get('test_cfg') or {}
-    if 'score_thr' in test_cfg:  # one-stage detectors
-        test_cfg['score_thr'] = 0.0
 
 
 def benchmark_end2end(cfg: Any,
@@ -50,9 +43,7 @@ def benchmark_end2end(cfg: Any,
     """Export ``cfg`` end to end (to a temporary file), then time it against PyTorch at
     ``size`` (h, w); returns medians, spreads and the conditions."""
     from ...utils.build import build_model
-    cfg = copy.deepcopy(cfg)
-    if checkpoint is None:
-        _no_score_threshold(cfg)
+    cfg = load_timed_config(cfg) if checkpoint is None else copy.deepcopy(cfg)
     if threads:
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
