@@ -7,12 +7,9 @@ from typing import ClassVar, List, Tuple
 import torch
 import torch.nn as nn
 
+from ..utils.build import count_parameters
 from ..utils.markdown import markdown_row
 from .flops import count_flops
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @dataclass

@@ -28,7 +28,7 @@ from mmengine.config import Config
 
 from ..datasets import SyntheticCocoInfo, prepare_synthetic_coco
 from ..utils.aliases import PathLike
-from ..utils.build import build_model
+from ..utils.build import build_model, count_parameters
 from ..utils.config_loading import load_config
 from ..utils.configs import config_dir
 from ..utils.errors import ConfigError
@@ -327,7 +327,7 @@ def run_demo(work_dir: PathLike = DEFAULT_WORK_DIR,
     train_start = time.perf_counter()
     runner = train(train_cfg)
     train_time = time.perf_counter() - train_start
-    num_params = sum(p.numel() for p in runner.model.parameters())
+    num_params = count_parameters(runner.model)
     log_dir = runner.log_dir
     del runner
     checkpoint = _last_checkpoint(work_dir, iters)

@@ -14,6 +14,10 @@ if TYPE_CHECKING:  # mmengine is imported where it is used: mmrest.utils needs t
     from mmengine.config import Config
 
 
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 @contextmanager
 def quiet_logger(level: int = logging.WARNING) -> Iterator[None]:
     """Keep mmengine's current logger at ``level`` inside the block: outside a runner (no
