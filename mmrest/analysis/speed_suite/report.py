@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from ...utils.markdown import markdown_table
+from ...utils.markdown import EMPTY, markdown_table
 from .. import paper
 from ..conditions import conditions_sentence, timing_protocol
 from ..profile import format_profiles, from_dicts
@@ -16,21 +16,21 @@ from .records import Measurement, PartResult, SuiteReport
 
 def _ratio(value: Optional[float], reference: Optional[float]) -> str:
     if value is None or reference is None or not reference or math.isnan(value):
-        return '-'
+        return EMPTY
     return f'{value / reference:.2f}x'
 
 
 def _failed_row(m: Measurement, width: int, first: Sequence[str]) -> List[str]:
     cells = list(first) + [f'failed: {m.error}']
-    return cells + ['-'] * (width - len(cells))
+    return cells + [EMPTY] * (width - len(cells))
 
 
 def _millions(count: int, digits: int) -> str:
-    return f'{count / 1e6:.{digits}f}M' if count else '-'  # 0: not built
+    return f'{count / 1e6:.{digits}f}M' if count else EMPTY  # 0: not built
 
 
 def _memory(m: Measurement) -> str:
-    return '-' if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB'
+    return EMPTY if m.peak_memory_mib is None else f'{m.peak_memory_mib:.0f} MiB'
 
 
 def _speed_table(part: PartResult, precision: str) -> List[str]:
@@ -44,7 +44,7 @@ def _speed_table(part: PartResult, precision: str) -> List[str]:
     header.append('peak memory')
     cells = []
     for m in rows:
-        first = [m.model, _millions(m.params, 1), str(m.batch_size or '-')]
+        first = [m.model, _millions(m.params, 1), str(m.batch_size or EMPTY)]
         if not m.ok:
             cells.append(_failed_row(m, len(header), first))
             continue
@@ -74,13 +74,13 @@ def _attn_table(part: PartResult, precision: str) -> List[str]:
         paper_ms = paper.ATTN_STYLE_MS.get(m.model)
         low, high = m.spread_ms()
         cells.append(
-            [m.model, _millions(m.params, 2), f'{sum(flops):.1f}G' if flops else '-']
-            + ([f'{f:.2f}G' for f in flops] if flops else ['-'] * 4)
+            [m.model, _millions(m.params, 2), f'{sum(flops):.1f}G' if flops else EMPTY]
+            + ([f'{f:.2f}G' for f in flops] if flops else [EMPTY] * 4)
             + [f'{m.ms_per_image():.1f}', f'{low:.1f}-{high:.1f}',
                _ratio(m.ms_per_image(), glob.ms_per_image() if glob else None),
-               '-' if paper_ms is None else f'{paper_ms:.1f}',
+               EMPTY if paper_ms is None else f'{paper_ms:.1f}',
                _ratio(paper_ms, paper.ATTN_STYLE_MS['global']),
-               f'{sum(paper_flops.values()):.1f}G' if paper_flops else '-'])
+               f'{sum(paper_flops.values()):.1f}G' if paper_flops else EMPTY])
     return markdown_table(header, cells, drop_empty_columns=True)
 
 
@@ -128,11 +128,11 @@ def targets_table(report: SuiteReport) -> List[str]:
             theirs = _images_per_s(report, part, peer, precision)
             ratios.append(ours / theirs if ours and theirs else None)
         measured = [r for r in ratios if r is not None]
-        reached = ('-' if not measured else
+        reached = (EMPTY if not measured else
                    ', '.join(f'{p} {"yes" if r >= target else "no"}'
                              for p, r in zip(precisions, ratios) if r is not None))
         rows.append([f'{PARTS_TITLES[part]} ResTv2-T vs {peer}', f'{target:.3f}x']
-                    + [f'{r:.3f}x' if r is not None else '-' for r in ratios] + [reached])
+                    + [f'{r:.3f}x' if r is not None else EMPTY for r in ratios] + [reached])
     return markdown_table(header, rows, drop_empty_columns=True)
 
 
