@@ -2,9 +2,10 @@
 again only when its parameters change."""
 import json
 from pathlib import Path
-from typing import Sequence, Tuple, Union
+from typing import Sequence, Tuple
 
-from .coco import make_synthetic_coco
+from .arguments import ImageSize, parse_image_size
+from .coco import coco_outputs, make_synthetic_coco
 from .info import DEFAULT_CLASSES, PathLike, SyntheticCocoInfo
 
 STAMP_FILE = 'mmrest_demo_data.json'  # marks a data folder as the demo's (replaceable) own
@@ -20,7 +21,7 @@ def _is_complete(info: SyntheticCocoInfo) -> bool:
 def prepare_synthetic_coco(root: PathLike,
                            num_train: int,
                            num_val: int,
-                           image_size: Union[int, Sequence[int]],
+                           image_size: ImageSize,
                            seed: int = 0,
                            classes: Sequence[str] = DEFAULT_CLASSES
                            ) -> Tuple[SyntheticCocoInfo, bool]:
@@ -35,10 +36,9 @@ def prepare_synthetic_coco(root: PathLike,
         The set's description and whether it was generated now (False: reused).
     """
     root = Path(root)
-    if isinstance(image_size, int):
-        image_size = (image_size, image_size)
     params = dict(num_train=int(num_train), num_val=int(num_val),
-                  image_size=[int(s) for s in image_size], seed=int(seed), classes=list(classes))
+                  image_size=list(parse_image_size(image_size)), seed=int(seed),
+                  classes=list(classes))
     stamp = root / STAMP_FILE
     if stamp.is_file():
         saved = json.loads(stamp.read_text())
@@ -49,9 +49,8 @@ def prepare_synthetic_coco(root: PathLike,
     else:
         # make_synthetic_coco would refuse as well, but only after the stamp below had claimed
         # the folder, and the next run would then replace someone else's data.
-        outputs = [root / split for split in ('train', 'val')]
-        outputs += [root / 'annotations' / f'instances_{s}.json' for s in ('train', 'val')]
-        existing = [str(p) for p in outputs if p.exists()]
+        img_dirs, ann_files = coco_outputs(root, ('train', 'val'))
+        existing = [str(p) for p in (*img_dirs.values(), *ann_files.values()) if p.exists()]
         if existing:
             raise FileExistsError(
                 f'{", ".join(existing)} already exist(s) and are not the demo\'s (no '

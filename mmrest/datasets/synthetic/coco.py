@@ -1,6 +1,7 @@
 """The COCO writer: a synthetic instance-segmentation set for mmdet's ``CocoDataset``."""
 import json
-from typing import Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Iterable, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -8,6 +9,14 @@ import numpy as np
 from .arguments import ImageSize, make_plan, prepare_outputs
 from .info import DEFAULT_CLASSES, PALETTE, PathLike, SyntheticCocoInfo
 from .rendering import encode
+
+
+def coco_outputs(root: Path, splits: Iterable[str]) -> Tuple[Dict[str, Path], Dict[str, Path]]:
+    """Where a set's images (``root/SPLIT``) and annotations
+    (``root/annotations/instances_SPLIT.json``) go, per split."""
+    splits = list(splits)
+    return ({s: root / s for s in splits},
+            {s: root / 'annotations' / f'instances_{s}.json' for s in splits})
 
 
 def make_synthetic_coco(root: PathLike,
@@ -53,8 +62,7 @@ def make_synthetic_coco(root: PathLike,
     plan = make_plan(root, num_train, num_val, image_size, seed, classes, num_objects,
                      size_range, img_ext)
     root, (h, w), classes, counts = plan.root, plan.size, plan.shapes, plan.counts
-    img_dirs = {s: root / s for s in counts}
-    ann_files = {s: root / 'annotations' / f'instances_{s}.json' for s in counts}
+    img_dirs, ann_files = coco_outputs(root, counts)
     prepare_outputs([*img_dirs.values(), *ann_files.values()], overwrite)
 
     categories = [dict(id=i + 1, name=c, supercategory='shape') for i, c in enumerate(classes)]
